@@ -1,0 +1,13 @@
+//! notarium: a notarization server for electronic VAT invoices and electronic contracts.
+//!
+//! Pure logic (Merkle math, DER, formats, verification) lives in modules that never touch the
+//! network or the database; `store` and `api` are the only modules that do I/O.
+
+pub mod api;
+pub mod config;
+pub mod documents;
+pub mod evidence;
+pub mod identity;
+pub mod ledger;
+pub mod store;
+pub mod timestamp;
