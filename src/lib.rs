@@ -4,6 +4,7 @@
 //! network or the database; `store` and `api` are the only modules that do I/O.
 
 pub mod api;
+pub mod app;
 pub mod config;
 pub mod documents;
 pub mod evidence;

@@ -1,1 +1,216 @@
-fn main() {}
+//! The `notarium` command: server, admin commands, offline verifier.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use notarium::api::orgs::{NewOrg, RevokeRequest};
+use notarium::app;
+use notarium::config::Config;
+use notarium::store::orgs::Role;
+
+#[derive(Parser)]
+#[command(
+    name = "notarium",
+    version,
+    about = "Notarization server for e-invoices and e-contracts"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (a private PostgreSQL under the data directory when DATABASE_URL is unset).
+    Serve,
+    /// Administration: organisations, CA.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Organisations.
+    Org {
+        #[command(subcommand)]
+        command: OrgCommand,
+    },
+    /// The notary CA.
+    Ca {
+        #[command(subcommand)]
+        command: CaCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum OrgCommand {
+    /// Register an organisation; prints its id and API key (shown once).
+    Add {
+        /// Legal name.
+        name: String,
+        /// issuer | court | auditor | witness.
+        #[arg(long, default_value = "issuer")]
+        role: Role,
+        /// USCC or VAT id.
+        #[arg(long)]
+        tax_id: Option<String>,
+    },
+    /// List organisations.
+    List,
+    /// Replace an organisation's API key; the old one stops working.
+    RotateKey {
+        /// Organisation id.
+        org: uuid::Uuid,
+    },
+    /// Revoke an organisation's certificates (from a time on) and, with --keys, its API keys.
+    Revoke {
+        /// Organisation id.
+        org: uuid::Uuid,
+        /// RFC 3339 time from which the certificates are revoked (default: now).
+        #[arg(long)]
+        from: Option<String>,
+        /// Reason kept with the revocation.
+        #[arg(long)]
+        reason: Option<String>,
+        /// Also revoke the API keys.
+        #[arg(long)]
+        keys: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum CaCommand {
+    /// Write the root and issuing CA certificates (PEM) to a file or stdout.
+    Export {
+        /// Output file (default: stdout).
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+        /// Only the root certificate.
+        #[arg(long)]
+        root_only: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    match command {
+        Command::Serve => {
+            let config = Config::load()?;
+            let state = app::open(config).await?;
+            app::serve(state).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Admin { command } => admin(command).await,
+    }
+}
+
+async fn admin(command: AdminCommand) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let config = Config::load()?;
+    let state = app::open(config).await?;
+    let result = admin_with(&state, command).await;
+    app::close(state).await;
+    result
+}
+
+async fn admin_with(
+    state: &notarium::api::AppState,
+    command: AdminCommand,
+) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    match command {
+        AdminCommand::Org { command } => match command {
+            OrgCommand::Add { name, role, tax_id } => {
+                let (org, key) =
+                    notarium::api::orgs::register(state, NewOrg { name, role, tax_id }).await?;
+                println!("org_id  {}", org.id);
+                println!("api_key {key}");
+                if let Some(w) = org.tax_id_warning {
+                    println!("warning {w}");
+                }
+                eprintln!("The API key is shown only now; store it safely.");
+            }
+            OrgCommand::List => {
+                let conn = state.store.conn().await?;
+                for o in notarium::store::orgs::list_orgs(&**conn).await? {
+                    println!(
+                        "{}\t{}\t{}\t{}",
+                        o.id,
+                        o.role.as_str(),
+                        o.tax_id.as_deref().unwrap_or("-"),
+                        o.name
+                    );
+                }
+            }
+            OrgCommand::RotateKey { org } => {
+                let key = notarium::api::orgs::rotate(state, org).await?;
+                println!("api_key {key}");
+            }
+            OrgCommand::Revoke {
+                org,
+                from,
+                reason,
+                keys,
+            } => {
+                let from = from
+                    .map(|f| {
+                        time::OffsetDateTime::parse(
+                            &f,
+                            &time::format_description::well_known::Rfc3339,
+                        )
+                    })
+                    .transpose()
+                    .map_err(|e| format!("--from must be an RFC 3339 time: {e}"))?;
+                let out = notarium::api::orgs::revoke_org(
+                    state,
+                    org,
+                    RevokeRequest { from, reason, keys },
+                )
+                .await?;
+                println!("{out}");
+            }
+        },
+        AdminCommand::Ca { command } => match command {
+            CaCommand::Export { out, root_only } => {
+                let pem = if root_only {
+                    notarium::identity::pki::pem_cert(&state.pki.root.cert_der)
+                } else {
+                    state.pki.chain_pem()
+                };
+                match out {
+                    Some(path) => std::fs::write(&path, pem)?,
+                    None => print!("{pem}"),
+                }
+            }
+        },
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,1 +1,122 @@
-//! api
+//! The HTTP edge (axum + tower): every route in [`router`], shared state in [`AppState`], and
+//! the one mapping from module errors to problem+json in [`problem`].
+
+pub mod auth;
+pub mod ca;
+pub mod health;
+pub mod metrics;
+pub mod orgs;
+pub mod problem;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, Request};
+use axum::routing::{get, post};
+use tower::ServiceBuilder;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::config::Config;
+use crate::identity::master_key::MasterKey;
+use crate::identity::pki::NotaryPki;
+use crate::store::Store;
+pub use problem::ApiError;
+
+/// Everything a request handler may use.
+pub struct AppState {
+    /// The configuration.
+    pub config: Config,
+    /// The database.
+    pub store: Store,
+    /// The notary's CAs.
+    pub pki: NotaryPki,
+    /// Seals server-held keys.
+    pub master_key: MasterKey,
+    /// SHA-256 of the admin key.
+    pub admin_key_hash: [u8; 32],
+    /// Prometheus metrics.
+    pub metrics: metrics::Metrics,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").finish_non_exhaustive()
+    }
+}
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The whole HTTP surface, in one place.
+pub fn router(state: Arc<AppState>) -> Router {
+    let routes = Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(metrics::render))
+        .route("/v1/orgs", post(orgs::create).get(orgs::list))
+        .route("/v1/orgs/{id}", get(orgs::get))
+        .route("/v1/orgs/{id}/certificates", post(orgs::certificates))
+        .route("/v1/orgs/{id}/keys", post(orgs::rotate_key))
+        .route("/v1/orgs/{id}/revoke", post(orgs::revoke))
+        .route("/v1/ca", get(ca::certificates))
+        .route("/v1/crl", get(ca::crl));
+
+    let config = &state.config;
+    let overload = ServiceBuilder::new()
+        .layer(HandleErrorLayer::new(handle_overload))
+        .load_shed()
+        .concurrency_limit(config.concurrency_limit)
+        .timeout(config.request_timeout());
+
+    routes
+        .layer(DefaultBodyLimit::max(config.body_limit))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(config.body_limit))
+        .layer(overload)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
+        .fallback(|| async { ApiError::NotFound("no such route".into()) })
+        .layer(axum::middleware::map_response(problem::problem_for_plain_errors))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+                let id = req
+                    .headers()
+                    .get(REQUEST_ID)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-");
+                tracing::info_span!("http", method = %req.method(), uri = %req.uri().path(), request_id = %id)
+            }),
+        )
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .with_state(state)
+}
+
+async fn handle_overload(err: tower::BoxError) -> ApiError {
+    if err.is::<tower::load_shed::error::Overloaded>() {
+        ApiError::Unavailable {
+            detail: "too many requests in flight; retry shortly".into(),
+            retry_after: 1,
+        }
+    } else if err.is::<tower::timeout::error::Elapsed>() {
+        ApiError::Unavailable {
+            detail: "request timed out".into(),
+            retry_after: 1,
+        }
+    } else {
+        ApiError::internal(err)
+    }
+}
+
+/// Parses a JSON body with a clear 400 on failure (never axum's plain-text rejection).
+pub fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
+}
+
+/// How long graceful shutdown waits for requests in flight.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);

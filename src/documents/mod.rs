@@ -1,1 +1,3 @@
-//! documents
+//! Documents: parsing, validation and keys of e-invoices (and contracts).
+
+pub mod taxid;
