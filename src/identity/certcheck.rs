@@ -143,50 +143,59 @@ pub fn check_certificate(
         });
     }
     let mut chain = vec![leaf_der.to_vec()];
-    let mut current = leaf;
+    let mut current_der = leaf_der.to_vec();
     for _ in 0..MAX_DEPTH {
-        // A trusted root that issued `current`.
-        for root in roots {
-            let Ok((_, r)) = X509Certificate::from_der(root) else {
+        let (_, current) = X509Certificate::from_der(&current_der)
+            .map_err(|e| CertError::Malformed(e.to_string()))?;
+        // Candidates named as the issuer: trusted roots first, then intermediates. A candidate
+        // whose key does not verify the signature is skipped (same name, other key).
+        let mut name_matched = false;
+        let mut found: Option<(Vec<u8>, bool)> = None;
+        let candidates = roots
+            .iter()
+            .map(|d| (d, true))
+            .chain(intermediates.iter().map(|d| (d, false)));
+        for (der, is_root) in candidates {
+            let Ok((_, c)) = X509Certificate::from_der(der) else {
                 continue;
             };
-            if r.subject() == current.issuer() {
-                current
-                    .verify_signature(Some(r.public_key()))
-                    .map_err(|_| CertError::BadSignature(current.subject().to_string()))?;
-                check_time(&r, at)?;
-                check_ca(&r)?;
-                chain.push(root.clone());
+            if c.subject() != current.issuer() || (!is_root && der == &current_der) {
+                continue;
+            }
+            name_matched = true;
+            if current.verify_signature(Some(c.public_key())).is_ok() {
+                check_time(&c, at)?;
+                check_ca(&c)?;
+                if let Some(t) = revocations.revoked_at(c.raw_serial())
+                    && t <= at
+                {
+                    return Err(CertError::Revoked {
+                        subject: c.subject().to_string(),
+                        revoked_at: t.to_string(),
+                    });
+                }
+                found = Some((der.clone(), is_root));
+                break;
+            }
+        }
+        match found {
+            Some((der, true)) => {
+                chain.push(der);
                 return Ok(CheckedCert {
                     subject,
                     serial: chain_leaf_serial(&chain[0]),
                     chain,
                 });
             }
+            Some((der, false)) => {
+                chain.push(der.clone());
+                current_der = der;
+            }
+            None if name_matched => {
+                return Err(CertError::BadSignature(current.subject().to_string()));
+            }
+            None => return Err(CertError::Untrusted(subject)),
         }
-        let next = intermediates.iter().find_map(|der| {
-            let (_, c) = X509Certificate::from_der(der).ok()?;
-            (c.subject() == current.issuer() && c.subject() != current.subject())
-                .then_some((der, c))
-        });
-        let Some((der, issuer)) = next else {
-            return Err(CertError::Untrusted(subject));
-        };
-        current
-            .verify_signature(Some(issuer.public_key()))
-            .map_err(|_| CertError::BadSignature(current.subject().to_string()))?;
-        check_time(&issuer, at)?;
-        check_ca(&issuer)?;
-        if let Some(t) = revocations.revoked_at(issuer.raw_serial())
-            && t <= at
-        {
-            return Err(CertError::Revoked {
-                subject: issuer.subject().to_string(),
-                revoked_at: t.to_string(),
-            });
-        }
-        chain.push(der.clone());
-        current = issuer;
     }
     Err(CertError::Untrusted(subject))
 }
@@ -229,6 +238,7 @@ fn check_ca(c: &X509Certificate<'_>) -> Result<(), CertError> {
 mod tests {
     use super::*;
     use crate::identity::pki::{NotaryPki, OrgSubject, Revoked, new_key};
+    use rcgen::PublicKeyData;
 
     fn setup() -> (NotaryPki, Vec<u8>, Vec<u8>) {
         let pki = NotaryPki::generate().unwrap();
@@ -272,7 +282,8 @@ mod tests {
             &Revocations::default(),
         )
         .unwrap_err();
-        assert!(matches!(e, CertError::Untrusted(_)), "{e}");
+        // Same names, other keys: the signature cannot verify.
+        assert!(matches!(e, CertError::BadSignature(_)), "{e}");
         let e = check_certificate(
             &leaf,
             &[],

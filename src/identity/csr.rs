@@ -26,7 +26,7 @@ pub enum CsrError {
 }
 
 /// What we take from a valid CSR.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckedCsr {
     /// The SubjectPublicKeyInfo DER of the P-256 key.
     pub spki_der: Vec<u8>,

@@ -229,6 +229,7 @@ pub fn pem_cert(der: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rcgen::PublicKeyData;
 
     #[test]
     fn org_certificate_carries_the_profile() {
