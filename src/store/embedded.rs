@@ -108,6 +108,7 @@ impl EmbeddedCluster {
         if !self.pgdata.join("PG_VERSION").exists() {
             self.initdb()?;
         }
+        self.remove_stale_pid_file()?;
         if self.is_running() {
             tracing::info!(pgdata = %self.pgdata.display(), "embedded PostgreSQL already running; reusing it");
             return Ok(());
@@ -122,28 +123,41 @@ impl EmbeddedCluster {
              -c shared_buffers=128MB -c fsync=on -c synchronous_commit=on",
             self.socket_dir.display()
         );
-        self.run_pg(
-            "pg_ctl",
-            &[
-                "start".as_ref(),
-                "-w".as_ref(),
-                "-t".as_ref(),
-                "60".as_ref(),
-                "-D".as_ref(),
-                self.pgdata.as_os_str(),
-                "-l".as_ref(),
-                log.as_os_str(),
-                "-o".as_ref(),
-                opts.as_ref(),
-            ],
-        )
-        .map_err(|e| match e {
-            EmbeddedError::Command { command, detail } => EmbeddedError::Command {
-                command,
-                detail: format!("{detail}\n(see {})", log.display()),
-            },
-            other => other,
-        })?;
+        // After a crash, old backends may hold the shared memory for a moment after the
+        // postmaster died; PostgreSQL then refuses to start. Retry for a few seconds.
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = self.run_pg(
+                "pg_ctl",
+                &[
+                    "start".as_ref(),
+                    "-w".as_ref(),
+                    "-t".as_ref(),
+                    "60".as_ref(),
+                    "-D".as_ref(),
+                    self.pgdata.as_os_str(),
+                    "-l".as_ref(),
+                    log.as_os_str(),
+                    "-o".as_ref(),
+                    opts.as_ref(),
+                ],
+            );
+            match result {
+                Ok(_) => break,
+                Err(_) if attempt < 6 && !self.is_running() => {
+                    tracing::warn!(attempt, "embedded PostgreSQL did not start; retrying");
+                    std::thread::sleep(std::time::Duration::from_secs(2));
+                }
+                Err(EmbeddedError::Command { command, detail }) => {
+                    return Err(EmbeddedError::Command {
+                        command,
+                        detail: format!("{detail}\n(see {})", log.display()),
+                    });
+                }
+                Err(other) => return Err(other),
+            }
+        }
         self.started_here = true;
         tracing::info!(pgdata = %self.pgdata.display(), "embedded PostgreSQL started");
         Ok(())
@@ -180,6 +194,31 @@ impl EmbeddedCluster {
             &["status".as_ref(), "-D".as_ref(), self.pgdata.as_os_str()],
         )
         .is_ok()
+    }
+
+    /// Removes `postmaster.pid` when the process it names is gone (or a zombie, which
+    /// `kill(pid, 0)` still reports alive, or not a postgres at all after pid reuse).
+    /// PostgreSQL would otherwise refuse to start, or we would think it running.
+    fn remove_stale_pid_file(&self) -> Result<(), EmbeddedError> {
+        let pidfile = self.pgdata.join("postmaster.pid");
+        let Ok(text) = std::fs::read_to_string(&pidfile) else {
+            return Ok(());
+        };
+        let Some(pid) = text
+            .lines()
+            .next()
+            .and_then(|l| l.trim().parse::<u32>().ok())
+        else {
+            return Ok(());
+        };
+        if process_is_live_postgres(pid) {
+            return Ok(());
+        }
+        tracing::warn!(pid, "removing stale postmaster.pid left by a crash");
+        std::fs::remove_file(&pidfile).map_err(|source| EmbeddedError::Io {
+            path: pidfile,
+            source,
+        })
     }
 
     fn prepare_dirs(&self) -> Result<(), EmbeddedError> {
@@ -308,6 +347,20 @@ pub fn find_bin_dir() -> Option<PathBuf> {
         .collect();
     versions.sort();
     versions.pop().map(|(_, d)| d)
+}
+
+/// Whether `pid` is a running (not zombie) process whose command is `postgres`.
+fn process_is_live_postgres(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // Format: pid (comm) state ...; comm may contain spaces, so split at the last ')'.
+    let Some((head, rest)) = stat.rsplit_once(')') else {
+        return false;
+    };
+    let comm = head.split_once('(').map(|(_, c)| c).unwrap_or("");
+    let state = rest.trim_start().chars().next().unwrap_or('X');
+    comm.starts_with("postgres") && !matches!(state, 'Z' | 'X')
 }
 
 fn absolute(p: &Path) -> Result<PathBuf, EmbeddedError> {
