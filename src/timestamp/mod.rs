@@ -13,6 +13,8 @@ mod oids;
 mod request;
 mod response;
 mod status;
+#[cfg(test)]
+mod testing;
 mod verify;
 
 pub use certificate::{generate_tsa_key, issue_tsa_certificate};

@@ -339,3 +339,218 @@ pub fn rejection_response(failure: FailureInfo, text: &str) -> Result<Vec<u8>, T
     };
     Ok(resp.to_der()?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::timestamp::testing::{TestPki, params, request};
+    use crate::timestamp::{verify_response, verify_token};
+
+    fn signed_data(token: &[u8]) -> SignedData {
+        let ci = ContentInfo::from_der(token).unwrap();
+        assert_eq!(ci.content_type, oids::SIGNED_DATA);
+        ci.content.decode_as().unwrap()
+    }
+
+    /// Splits the content of a DER SET into its elements' encodings, in the order written.
+    fn set_elements(set_der: &[u8]) -> Vec<Vec<u8>> {
+        let set = der::asn1::AnyRef::from_der(set_der).unwrap();
+        let mut r = der::SliceReader::new(set.value()).unwrap();
+        let mut out = Vec::new();
+        while !der::Reader::is_finished(&r) {
+            out.push(der::asn1::AnyRef::decode(&mut r).unwrap().to_der().unwrap());
+        }
+        out
+    }
+
+    #[test]
+    fn token_has_the_rfc3161_shape() {
+        let pki = TestPki::new();
+        let (req, digest) = request();
+        let mut p = params(42);
+        p.signing_time = true;
+        let token = pki.signer.token(&req, &p).unwrap();
+        let sd = signed_data(&token);
+        assert_eq!(sd.version, CmsVersion::V3);
+        assert_eq!(sd.encap_content_info.econtent_type, oids::TST_INFO);
+        // certReq: TSA certificate and issuing CA
+        let certs = sd.certificates.as_ref().unwrap();
+        assert_eq!(certs.0.len(), 2);
+        let si = sd.signer_infos.0.get(0).unwrap();
+        assert_eq!(si.signature_algorithm.oid, oids::ECDSA_WITH_SHA256);
+        let attrs = si.signed_attrs.as_ref().unwrap();
+        let oids_present: Vec<_> = attrs.iter().map(|a| a.oid).collect();
+        for want in [
+            oids::ATTR_CONTENT_TYPE,
+            oids::ATTR_MESSAGE_DIGEST,
+            oids::ATTR_SIGNING_CERTIFICATE_V2,
+            oids::ATTR_SIGNING_TIME,
+        ] {
+            assert!(oids_present.contains(&want), "{want}");
+        }
+        let tst: TstInfo = TstInfo::from_der(
+            OctetString::from_der(&sd.encap_content_info.econtent.unwrap().to_der().unwrap())
+                .unwrap()
+                .as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(tst.serial_number.as_bytes(), [42]);
+        assert_eq!(tst.nonce.unwrap().as_bytes(), [0x12, 0x34, 0x56]);
+        assert_eq!(tst.message_imprint.hashed_message.as_bytes(), digest);
+        assert_eq!(tst.policy, p.policy);
+        assert!(tst.tsa.is_none() && tst.accuracy.is_none() && !tst.ordering);
+    }
+
+    #[test]
+    fn every_der_set_is_sorted_bytewise() {
+        let pki = TestPki::new();
+        let (req, _) = request();
+        let mut p = params(7);
+        p.signing_time = true;
+        for serial in 0..8u128 {
+            p.serial = serial << 60;
+            let token = pki.signer.token(&req, &p).unwrap();
+            // Walk to the raw [0] signed attributes and the [0] certificates.
+            let ci = ContentInfo::from_der(&token).unwrap();
+            let sd_der = ci.content.to_der().unwrap();
+            let sd = SignedData::from_der(&sd_der).unwrap();
+            let si = sd.signer_infos.0.get(0).unwrap();
+            let mut attrs_set = si.signed_attrs.as_ref().unwrap().to_der().unwrap();
+            attrs_set[0] = 0x31;
+            // X.690 11.6: SET OF elements in ascending order of their encodings
+            let elems = set_elements(&attrs_set);
+            assert_eq!(elems.len(), 4);
+            assert!(
+                elems.windows(2).all(|w| w[0] < w[1]),
+                "signed attributes unsorted"
+            );
+            // the encoding we sign is the one that travels: find it verbatim in the token
+            let mut tagged = attrs_set.clone();
+            tagged[0] = 0xa0;
+            assert!(token.windows(tagged.len()).any(|w| w == tagged));
+            let mut certs = sd.certificates.unwrap().0.to_der().unwrap();
+            let elems = set_elements(&certs);
+            assert!(
+                elems.windows(2).all(|w| w[0] < w[1]),
+                "certificates unsorted"
+            );
+            certs[0] = 0xa0;
+            assert!(token.windows(certs.len()).any(|w| w == certs));
+        }
+    }
+
+    #[test]
+    fn no_certificates_without_cert_req_and_requested_policy_wins() {
+        let pki = TestPki::new();
+        let (mut req, digest) = request();
+        req.cert_req = false;
+        let asked = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.99999.7");
+        req.req_policy = Some(asked);
+        let token = pki.signer.token(&req, &params(1)).unwrap();
+        assert!(signed_data(&token).certificates.is_none());
+        let mut trust = pki.trust();
+        trust.add_intermediate_der(pki.issuing_der.clone()).unwrap();
+        trust
+            .add_intermediate_der(pki.signer.certificate_der().to_vec())
+            .unwrap();
+        let v = verify_token(&token, HashAlgorithm::Sha256, &digest, &trust).unwrap();
+        assert_eq!(v.policy, asked);
+    }
+
+    #[test]
+    fn grant_wraps_the_token_and_round_trips() {
+        let pki = TestPki::new();
+        let (req, digest) = request();
+        let mut p = params(u128::MAX);
+        p.accuracy = Some(Accuracy {
+            seconds: 0,
+            millis: 0,
+            micros: 250,
+        });
+        p.tsa_name = true;
+        let resp = pki.signer.grant(&req, &p).unwrap();
+        let v = verify_response(&resp, HashAlgorithm::Sha256, &digest, &pki.trust()).unwrap();
+        assert_eq!(v.serial_hex(), format!("00{}", "ff".repeat(16)));
+        assert_eq!(v.gen_time, p.gen_time);
+        assert_eq!(
+            v.accuracy,
+            Some(Accuracy {
+                seconds: 0,
+                millis: 0,
+                micros: 250
+            })
+        );
+        assert_eq!(v.nonce.as_deref(), Some(&[0x12, 0x34, 0x56][..]));
+        assert_eq!(v.signer_subject, "CN=Test TSA");
+        assert_eq!(v.signer_certificate, pki.signer.certificate_der());
+    }
+
+    #[test]
+    fn parameters_out_of_range_are_refused() {
+        let pki = TestPki::new();
+        let (req, _) = request();
+        let mut p = params(1);
+        p.fraction_digits = 7;
+        assert!(matches!(
+            pki.signer.token(&req, &p),
+            Err(TimestampError::Config(_))
+        ));
+        let mut p = params(1);
+        p.accuracy = Some(Accuracy {
+            seconds: 1,
+            millis: 1000,
+            micros: 0,
+        });
+        assert!(matches!(
+            pki.signer.token(&req, &p),
+            Err(TimestampError::Config(_))
+        ));
+        // an all-zero accuracy is simply absent
+        let mut p = params(1);
+        p.accuracy = Some(Accuracy::default());
+        let token = pki.signer.token(&req, &p).unwrap();
+        let v = verify_token(
+            &token,
+            req.hash_algorithm,
+            &req.message_imprint,
+            &pki.trust(),
+        );
+        assert_eq!(v.unwrap().accuracy, None);
+    }
+
+    #[test]
+    fn signer_refuses_mismatched_keys_and_non_tsa_certificates() {
+        let pki = TestPki::new();
+        let other = TestPki::new();
+        let cert = pki.signer.certificate_der().to_vec();
+        let chain = pki.signer.chain_der().to_vec();
+        let err = TsaSigner::new(&other.tsa_key_pkcs8, cert.clone(), chain.clone()).unwrap_err();
+        assert!(err.to_string().contains("does not match"), "{err}");
+        // the issuing CA's certificate has no timeStamping EKU
+        let err = TsaSigner::new(&pki.tsa_key_pkcs8, pki.issuing_der.clone(), vec![]).unwrap_err();
+        assert!(err.to_string().contains("extendedKeyUsage"), "{err}");
+        assert!(TsaSigner::new(b"not a key", cert, chain).is_err());
+        let shown = format!("{:?}", pki.signer);
+        assert!(shown.contains("CN=Test TSA") && !shown.contains("key"));
+    }
+
+    #[test]
+    fn rejection_carries_status_text_and_failure_bit() {
+        let der =
+            rejection_response(FailureInfo::UnacceptedPolicy, "policy 1.2.3 unaccepted").unwrap();
+        let resp = TimeStampResp::from_der(&der).unwrap();
+        assert_eq!(resp.status.status, STATUS_REJECTION);
+        assert_eq!(
+            resp.status.status_string,
+            Some(vec!["policy 1.2.3 unaccepted".to_string()])
+        );
+        assert_eq!(
+            resp.status
+                .fail_info
+                .as_ref()
+                .and_then(FailureInfo::from_bit_string),
+            Some(FailureInfo::UnacceptedPolicy)
+        );
+        assert!(resp.time_stamp_token.is_none());
+    }
+}

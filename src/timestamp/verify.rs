@@ -850,3 +850,268 @@ pub fn verify_response_for_request(
     }
     Ok(v)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::timestamp::testing::{TestPki, params, request};
+    use proptest::prelude::*;
+    use ring::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair};
+
+    fn token_and_digest(pki: &TestPki) -> (Vec<u8>, Vec<u8>) {
+        let (req, digest) = request();
+        (pki.signer.token(&req, &params(9)).unwrap(), digest)
+    }
+
+    fn position(hay: &[u8], needle: &[u8]) -> usize {
+        hay.windows(needle.len()).position(|w| w == needle).unwrap()
+    }
+
+    fn verify(pki: &TestPki, token: &[u8], digest: &[u8]) -> Result<VerifiedToken, TimestampError> {
+        verify_token(token, HashAlgorithm::Sha256, digest, &pki.trust())
+    }
+
+    #[test]
+    fn a_good_token_verifies() {
+        let pki = TestPki::new();
+        let (token, digest) = token_and_digest(&pki);
+        let v = verify(&pki, &token, &digest).unwrap();
+        assert_eq!(v.serial, [9]);
+        assert_eq!(v.message_imprint, digest);
+        assert_eq!(v.hash_algorithm, HashAlgorithm::Sha256);
+    }
+
+    #[test]
+    fn tampering_is_caught_with_the_right_error() {
+        let pki = TestPki::new();
+        let (token, digest) = token_and_digest(&pki);
+        let raw = parse_token(&token).unwrap();
+
+        // a bit of the signature
+        let mut t = token.clone();
+        let at = position(&token, raw.signature) + raw.signature.len() - 1;
+        t[at] ^= 1;
+        assert_eq!(
+            verify(&pki, &t, &digest).unwrap_err(),
+            TimestampError::BadSignature
+        );
+
+        // a bit of the TSTInfo (inside the serial number's byte)
+        let mut t = token.clone();
+        let at = position(&token, raw.tst_info) + raw.tst_info.len() - 1;
+        t[at] ^= 1;
+        assert_eq!(
+            verify(&pki, &t, &digest).unwrap_err(),
+            TimestampError::MessageDigestMismatch
+        );
+
+        // the ESSCertIDv2 certificate hash
+        let mut t = token.clone();
+        let at = position(
+            &token,
+            &HashAlgorithm::Sha256.digest(pki.signer.certificate_der()),
+        );
+        t[at] ^= 1;
+        assert!(matches!(
+            verify(&pki, &t, &digest).unwrap_err(),
+            TimestampError::EssCertIdMismatch(_)
+        ));
+
+        // the messageDigest attribute
+        let mut t = token.clone();
+        let at = position(&token, &HashAlgorithm::Sha256.digest(raw.tst_info));
+        t[at] ^= 1;
+        assert_eq!(
+            verify(&pki, &t, &digest).unwrap_err(),
+            TimestampError::MessageDigestMismatch
+        );
+
+        // another document
+        let other = HashAlgorithm::Sha256.digest(b"other");
+        assert_eq!(
+            verify(&pki, &token, &other).unwrap_err(),
+            TimestampError::ImprintMismatch
+        );
+        assert_eq!(
+            verify_token(&token, HashAlgorithm::Sha512, &digest, &pki.trust()).unwrap_err(),
+            TimestampError::ImprintMismatch
+        );
+    }
+
+    #[test]
+    fn every_single_bit_flip_in_the_signed_parts_fails() {
+        let pki = TestPki::new();
+        let (token, digest) = token_and_digest(&pki);
+        let raw = parse_token(&token).unwrap();
+        let attrs = &raw.signed_attrs[1..];
+        let regions = [
+            (position(&token, raw.tst_info), raw.tst_info.len()),
+            (position(&token, attrs), attrs.len()),
+            (position(&token, raw.signature), raw.signature.len()),
+        ];
+        for (start, len) in regions {
+            for i in start..start + len {
+                let mut t = token.clone();
+                t[i] ^= 0x04;
+                assert!(verify(&pki, &t, &digest).is_err(), "flip at {i} verified");
+            }
+        }
+    }
+
+    #[test]
+    fn trust_decides_and_time_is_checked_at_gen_time() {
+        let pki = TestPki::new();
+        let stranger = TestPki::new();
+        let (token, digest) = token_and_digest(&pki);
+        // a stranger's root
+        assert!(matches!(
+            verify(&stranger, &token, &digest).unwrap_err(),
+            TimestampError::UntrustedChain(_)
+        ));
+        // trusting the issuing CA, or the TSA certificate itself, is explicit trust
+        for anchor in [
+            pki.issuing_der.clone(),
+            pki.signer.certificate_der().to_vec(),
+        ] {
+            let mut t = TrustStore::new();
+            t.add_root_der(anchor).unwrap();
+            verify_token(&token, HashAlgorithm::Sha256, &digest, &t).unwrap();
+        }
+        // an empty store trusts nothing
+        assert!(matches!(
+            verify_token(&token, HashAlgorithm::Sha256, &digest, &TrustStore::new()),
+            Err(TimestampError::UntrustedChain(_))
+        ));
+        // genTime after the TSA certificate's notAfter (2030)
+        let (req, digest) = request();
+        let mut p = params(10);
+        p.gen_time = time::macros::datetime!(2031-01-01 0:00 UTC);
+        let late = pki.signer.token(&req, &p).unwrap();
+        assert!(matches!(
+            verify(&pki, &late, &digest).unwrap_err(),
+            TimestampError::CertificateExpired { .. }
+        ));
+    }
+
+    #[test]
+    fn unsorted_signed_attributes_verify_over_their_original_bytes() {
+        // A token as a careless TSA might write it: signed attributes in reverse order.
+        let pki = TestPki::new();
+        let (token, digest) = token_and_digest(&pki);
+        let raw = parse_token(&token).unwrap();
+        let mut elems = Vec::new();
+        let len_byte = raw.signed_attrs[1];
+        let header = if len_byte < 0x80 {
+            2
+        } else {
+            2 + usize::from(len_byte & 0x7f)
+        };
+        let mut w = Walker::new(&raw.signed_attrs[header..]).unwrap();
+        while !w.is_finished() {
+            elems.push(w.next("attr").unwrap().raw.to_vec());
+        }
+        elems.reverse();
+        let mut unsorted = raw.signed_attrs[..header].to_vec();
+        unsorted.extend(elems.concat());
+        assert_ne!(unsorted, raw.signed_attrs);
+        let key = EcdsaKeyPair::from_pkcs8(
+            &ECDSA_P256_SHA256_ASN1_SIGNING,
+            &pki.tsa_key_pkcs8,
+            &ring::rand::SystemRandom::new(),
+        )
+        .unwrap();
+        // keep the lengths so the surrounding DER needs no change
+        let sig = loop {
+            let s = key
+                .sign(&ring::rand::SystemRandom::new(), &unsorted)
+                .unwrap();
+            if s.as_ref().len() == raw.signature.len() {
+                break s;
+            }
+        };
+        let mut t = token.clone();
+        let a = position(&token, &raw.signed_attrs[1..]);
+        t[a..a + unsorted.len() - 1].copy_from_slice(&unsorted[1..]);
+        let s = position(&token, raw.signature);
+        t[s..s + raw.signature.len()].copy_from_slice(sig.as_ref());
+        verify(&pki, &t, &digest).unwrap();
+        // and a signature over the sorted re-encoding does not pass for these bytes
+        let mut t2 = t.clone();
+        let s2 = position(&t2, sig.as_ref());
+        t2[s2..s2 + raw.signature.len()].copy_from_slice(raw.signature);
+        assert_eq!(
+            verify(&pki, &t2, &digest).unwrap_err(),
+            TimestampError::BadSignature
+        );
+    }
+
+    #[test]
+    fn responses_and_requests_are_matched() {
+        let pki = TestPki::new();
+        let (req, _) = request();
+        let resp = pki.signer.grant(&req, &params(3)).unwrap();
+        verify_response_for_request(&resp, &req, &pki.trust()).unwrap();
+        let mut other = req.clone();
+        other.nonce = Some(Int::new(&[0x12, 0x34, 0x57]).unwrap());
+        assert_eq!(
+            verify_response_for_request(&resp, &other, &pki.trust()).unwrap_err(),
+            TimestampError::NonceMismatch
+        );
+        other.nonce = None;
+        assert_eq!(
+            verify_response_for_request(&resp, &other, &pki.trust()).unwrap_err(),
+            TimestampError::NonceMismatch
+        );
+    }
+
+    #[test]
+    fn structure_errors_are_reported_not_panicked() {
+        let pki = TestPki::new();
+        let (token, digest) = token_and_digest(&pki);
+        for cut in [0, 1, 10, token.len() / 2, token.len() - 1] {
+            assert!(matches!(
+                verify(&pki, &token[..cut], &digest),
+                Err(TimestampError::MalformedToken(_))
+            ));
+        }
+        assert!(matches!(
+            verify(&pki, &vec![0u8; MAX_TOKEN_LEN + 1], &digest),
+            Err(TimestampError::TokenTooLarge(_))
+        ));
+        let mut trailing = token.clone();
+        trailing.push(0);
+        assert!(verify(&pki, &trailing, &digest).is_err());
+    }
+
+    #[test]
+    fn pem_trust_stores_read_certificates() {
+        use base64::Engine;
+        let pki = TestPki::new();
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&pki.root_der);
+        let pem = format!("-----BEGIN CERTIFICATE-----\n{b64}\n-----END CERTIFICATE-----\n");
+        let mut t = TrustStore::new();
+        assert_eq!(t.add_roots_pem(pem.as_bytes()).unwrap(), 1);
+        let (token, digest) = token_and_digest(&pki);
+        verify_token(&token, HashAlgorithm::Sha256, &digest, &t).unwrap();
+        assert!(t.add_roots_pem(b"no pem here").is_err());
+        assert!(t.add_root_der(vec![0x30, 0x00]).is_err());
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn mutated_tokens_never_panic(
+            flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4),
+            cut in any::<prop::sample::Index>(),
+        ) {
+            let pki = TestPki::new();
+            let (mut token, digest) = token_and_digest(&pki);
+            for (i, b) in flips {
+                let i = i.index(token.len());
+                token[i] ^= b;
+            }
+            token.truncate(cut.index(token.len()) + 1);
+            let _ = verify(&pki, &token, &digest);
+        }
+    }
+}
