@@ -83,6 +83,7 @@ impl Pki {
         )
         .unwrap();
 
+        let tsa_key_pem = tsa_key.serialize_pem();
         let signer = TsaSigner::new(
             &tsa_key.serialize_der(),
             tsa.der().to_vec(),
@@ -91,6 +92,8 @@ impl Pki {
         .unwrap();
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("roots.pem"), pem(root.der())).unwrap();
+        std::fs::write(dir.path().join("tsa.pem"), pem(tsa.der())).unwrap();
+        std::fs::write(dir.path().join("tsa.key"), tsa_key_pem).unwrap();
         std::fs::write(dir.path().join("chain.pem"), pem(issuing.der())).unwrap();
         std::fs::write(
             dir.path().join("chain_and_tsa.pem"),
@@ -492,5 +495,121 @@ fn malformed_queries_get_the_right_rejection_which_openssl_reads() {
             matches!(verdict, Err(TimestampError::NotGranted { status: 2, .. })),
             "{verdict:?}"
         );
+    }
+}
+
+/// An `openssl ts -reply` configuration using our TSA certificate and key.
+fn openssl_tsa_config(ess_alg: &str) -> String {
+    format!(
+        "[ tsa ]\n\
+         default_tsa = tsa_config1\n\
+         [ tsa_config1 ]\n\
+         serial = ./tsaserial\n\
+         crypto_device = builtin\n\
+         signer_cert = ./tsa.pem\n\
+         certs = ./chain.pem\n\
+         signer_key = ./tsa.key\n\
+         signer_digest = sha256\n\
+         default_policy = 1.3.6.1.4.1.57264.2.9\n\
+         digests = sha256, sha384, sha512\n\
+         accuracy = secs:1, millisecs:500, microsecs:100\n\
+         clock_precision_digits = 3\n\
+         ordering = yes\n\
+         tsa_name = yes\n\
+         ess_cert_id_chain = no\n\
+         ess_cert_id_alg = {ess_alg}\n"
+    )
+}
+
+#[test]
+fn our_verifier_agrees_with_openssl_on_tokens_openssl_issues() {
+    let pki = Pki::new("notarium test root CA");
+    let stranger = Pki::new("notarium test root CA");
+    std::fs::write(pki.path("wrong.pem"), pem(&stranger.root_der)).unwrap();
+    std::fs::write(pki.path("tsaserial"), "0A\n").unwrap();
+    // sha1 makes OpenSSL write signingCertificate (ESSCertID), sha256 signingCertificateV2
+    for ess in ["sha1", "sha256"] {
+        for digest in ["sha256", "sha512"] {
+            let cnf = format!("tsa-{ess}.cnf");
+            std::fs::write(pki.path(&cnf), openssl_tsa_config(ess)).unwrap();
+            let (q, r) = (
+                format!("oq-{ess}-{digest}.tsq"),
+                format!("or-{ess}-{digest}.tsr"),
+            );
+            let flag = format!("-{digest}");
+            let o = openssl(
+                pki.dir.path(),
+                &[
+                    "ts", "-query", "-data", "doc.txt", &flag, "-cert", "-out", &q,
+                ],
+            );
+            assert!(o.status.success(), "{}", text(&o));
+            let o = openssl(
+                pki.dir.path(),
+                &[
+                    "ts",
+                    "-reply",
+                    "-config",
+                    &cnf,
+                    "-queryfile",
+                    &q,
+                    "-out",
+                    &r,
+                ],
+            );
+            assert!(o.status.success(), "{}", text(&o));
+            let resp = pki.read(&r);
+
+            assert!(openssl_verifies(
+                &pki,
+                &["-queryfile", &q],
+                &r,
+                "roots.pem",
+                "chain.pem"
+            ));
+            let req = parse_request(&pki.read(&q), &[]).unwrap();
+            let trust = pki.trust(&pki.root_der, false);
+            let v = verify_response_for_request(&resp, &req, &trust)
+                .unwrap_or_else(|e| panic!("{ess} {digest}: {e}"));
+            assert_eq!(v.policy.to_string(), "1.3.6.1.4.1.57264.2.9");
+            assert_eq!(
+                v.accuracy,
+                Some(Accuracy {
+                    seconds: 1,
+                    millis: 500,
+                    micros: 100
+                })
+            );
+            assert_eq!(v.signer_certificate, pki.signer.certificate_der());
+            let age = time::OffsetDateTime::now_utc() - v.gen_time;
+            assert!(age.whole_seconds().abs() < 600, "genTime {}", v.gen_time);
+
+            // a changed document and a wrong root fail in both
+            let alg = req.hash_algorithm;
+            let other = alg.digest(&pki.read("other.txt"));
+            assert!(!openssl_verifies(
+                &pki,
+                &["-data", "other.txt"],
+                &r,
+                "roots.pem",
+                "chain.pem"
+            ));
+            assert_eq!(
+                verify_response(&resp, alg, &other, &trust).unwrap_err(),
+                TimestampError::ImprintMismatch
+            );
+            assert!(!openssl_verifies(
+                &pki,
+                &["-queryfile", &q],
+                &r,
+                "wrong.pem",
+                "chain.pem"
+            ));
+            let wrong = pki.trust(&stranger.root_der, false);
+            assert!(matches!(
+                verify_response_for_request(&resp, &req, &wrong).unwrap_err(),
+                TimestampError::UntrustedChain(_)
+            ));
+        }
     }
 }
