@@ -62,18 +62,13 @@ impl GenTime {
         let num = |r: core::ops::Range<usize>| -> Option<u32> {
             core::str::from_utf8(body.get(r)?).ok()?.parse().ok()
         };
-        let (frac, last) = match rest {
-            [b'Z'] => (&[][..], b'Z'),
-            [b'.', f @ .., b'Z'] => (f, b'Z'),
+        // "Z" alone, or "." with 1..=9 digits then "Z"; local times and offsets are refused.
+        let frac = match rest {
+            [b'Z'] => &[][..],
+            [b'.', f @ .., b'Z'] if !f.is_empty() => f,
             _ => return None,
         };
-        if last != b'Z' || frac.len() > MAX_FRACTION_DIGITS {
-            return None;
-        }
-        if rest.first() == Some(&b'.') && frac.is_empty() {
-            return None;
-        }
-        if !frac.iter().all(u8::is_ascii_digit) {
+        if frac.len() > MAX_FRACTION_DIGITS || !frac.iter().all(u8::is_ascii_digit) {
             return None;
         }
         let mut nanos: u32 = 0;

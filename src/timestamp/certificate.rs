@@ -149,4 +149,42 @@ mod tests {
         let key = generate_tsa_key().unwrap();
         assert!(issue_tsa_certificate(dn, t, t, &key, &issuer).is_err());
     }
+
+    #[test]
+    fn the_profile_check_refuses_what_openssl_refuses() {
+        let (ca_params, ca_key) = ca();
+        let issuer = Issuer::from_params(&ca_params, &ca_key);
+        let key = generate_tsa_key().unwrap();
+        let make = |eku: Vec<rcgen::ExtendedKeyUsagePurpose>, custom: Option<(bool, Vec<u8>)>| {
+            let mut p = CertificateParams::default();
+            p.extended_key_usages = eku;
+            if let Some((critical, content)) = custom {
+                let arcs: Vec<u64> = oids::EXT_EXTENDED_KEY_USAGE.arcs().map(u64::from).collect();
+                let mut ext = CustomExtension::from_oid_content(&arcs, content);
+                ext.set_criticality(critical);
+                p.custom_extensions = vec![ext];
+            }
+            p.signed_by(&key, &issuer).unwrap().der().to_vec()
+        };
+        let ts_only = ExtendedKeyUsage(vec![oids::KP_TIME_STAMPING])
+            .to_der()
+            .unwrap();
+        let ts_and_server = ExtendedKeyUsage(vec![
+            oids::KP_TIME_STAMPING,
+            der::asn1::ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.1"),
+        ])
+        .to_der()
+        .unwrap();
+        // rcgen's own EKU is non-critical
+        let non_critical = make(vec![rcgen::ExtendedKeyUsagePurpose::TimeStamping], None);
+        let err = check_tsa_profile(&parse_certificate(&non_critical).unwrap()).unwrap_err();
+        assert!(err.to_string().contains("not critical"), "{err}");
+        let extra = make(vec![], Some((true, ts_and_server)));
+        let err = check_tsa_profile(&parse_certificate(&extra).unwrap()).unwrap_err();
+        assert!(err.to_string().contains("timeStamping only"), "{err}");
+        let none = make(vec![], None);
+        assert!(check_tsa_profile(&parse_certificate(&none).unwrap()).is_err());
+        let good = make(vec![], Some((true, ts_only)));
+        check_tsa_profile(&parse_certificate(&good).unwrap()).unwrap();
+    }
 }

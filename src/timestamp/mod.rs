@@ -4,6 +4,18 @@
 //!
 //! Standards: RFC 3161 (time-stamp protocol), RFC 5816 (ESSCertIDv2 in tokens), RFC 5652
 //! (CMS SignedData), RFC 5035 (signingCertificateV2), RFC 5280 (certificates).
+//!
+//! How `POST /tsa` uses it:
+//! 1. [`parse_request`] the body; on `Err(e)` answer
+//!    [`rejection_response`]`(e.failure_info(), &e.to_string())` and take no serial.
+//! 2. Take a serial (PostgreSQL) and the time, fill [`TokenParams`], answer
+//!    [`TsaSigner::grant`]. For the server's own per-document tokens,
+//!    [`TimeStampRequest::for_digest`] and [`TsaSigner::token`].
+//!
+//! Verifying: [`verify_token`] / [`verify_response`] with a [`TrustStore`] of roots (and
+//! intermediates, plus the TSA certificate for tokens requested without certReq).
+//! Certificate paths are checked at genTime; revocation and path-length constraints are not
+//! checked.
 
 mod asn1;
 mod certificate;

@@ -716,13 +716,30 @@ pub fn verify_token(
         .map(|r| parse_certificate(r))
         .collect::<Result<Vec<_>, _>>()?;
 
-    let signer = pool
-        .iter()
-        .chain(roots.iter())
-        .find(|c| sid_matches(&raw.sid, c))
-        .ok_or(TimestampError::SignerCertificateNotFound)?;
+    // The signer is the certificate the sid names and the ESSCertID(v2) pins; a decoy with
+    // the same issuer and serial must not hide the real one.
+    let mut first_error = None;
+    let mut signer = None;
+    for c in pool.iter().chain(roots.iter()) {
+        if !sid_matches(&raw.sid, c) {
+            continue;
+        }
+        match check_signing_certificate(&attrs, c.as_raw(), c) {
+            Ok(()) => {
+                signer = Some(c);
+                break;
+            }
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    let signer = match (signer, first_error) {
+        (Some(s), _) => s,
+        (None, Some(e)) => return Err(e),
+        (None, None) => return Err(TimestampError::SignerCertificateNotFound),
+    };
     let signer_der = signer.as_raw();
-    check_signing_certificate(&attrs, signer_der, signer)?;
 
     let alg = signature_algorithm(
         &raw.signature_alg.oid,
