@@ -13,12 +13,17 @@ use crate::timestamp::{
 
 /// A root, an issuing CA and a TSA signer.
 pub struct TestPki {
+    /// The self-signed root (DER).
     pub root_der: Vec<u8>,
+    /// The issuing CA under the root (DER).
     pub issuing_der: Vec<u8>,
+    /// The TSA's PKCS#8 key.
     pub tsa_key_pkcs8: Vec<u8>,
+    /// The TSA, valid 2025–2030, with the issuing CA as chain.
     pub signer: TsaSigner,
 }
 
+/// Parameters of a CA named `cn`, valid 2020–2040.
 pub fn ca_params(cn: &str) -> CertificateParams {
     let mut p = CertificateParams::default();
     p.distinguished_name = DistinguishedName::new();
@@ -31,6 +36,7 @@ pub fn ca_params(cn: &str) -> CertificateParams {
 }
 
 impl TestPki {
+    /// A fresh PKI with new keys.
     pub fn new() -> Self {
         let root_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
         let root_params = ca_params("Test Root");
@@ -73,6 +79,7 @@ impl TestPki {
     }
 }
 
+/// Token parameters with genTime 2026-05-04 03:02:01.25 and no optional fields.
 pub fn params(serial: u128) -> TokenParams {
     TokenParams {
         policy: der::asn1::ObjectIdentifier::new_unwrap("1.3.6.1.4.1.99999.1"),
