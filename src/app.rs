@@ -23,6 +23,9 @@ pub enum StartError {
     /// Identity material problem (master key, key files).
     #[error(transparent)]
     Identity(#[from] crate::identity::IdentityError),
+    /// The TSA could not be set up.
+    #[error(transparent)]
+    Tsa(#[from] crate::notary::tsa::TsaError),
     /// The listener could not be bound or served.
     #[error("HTTP listener on {addr}: {source}")]
     Listen {
@@ -50,7 +53,12 @@ pub async fn open(config: Config) -> Result<Arc<AppState>, StartError> {
     let pki = keys::load_or_create_pki(&mut client, &master_key).await?;
     drop(client);
     let admin_key_hash = admin_key_hash(config.admin_key.as_deref(), &config.data_dir)?;
+    let tsa = crate::notary::tsa::TimeStamper::open(&store, &master_key, &pki, &config).await?;
+    let tsa_limiter = std::num::NonZeroU32::new(config.tsa_rate_per_sec)
+        .map(|n| governor::RateLimiter::keyed(governor::Quota::per_second(n)));
     Ok(Arc::new(AppState {
+        tsa,
+        tsa_limiter,
         config,
         store,
         pki,
@@ -106,10 +114,13 @@ pub async fn serve_on(
         .map(|a| a.to_string())
         .unwrap_or_default();
     let app = crate::api::router(state.clone());
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|source| StartError::Listen { addr, source })?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+    .map_err(|source| StartError::Listen { addr, source })?;
     tracing::info!("HTTP server stopped");
     close(state).await;
     Ok(())

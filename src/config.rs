@@ -78,6 +78,8 @@ pub struct Config {
     pub tsa_policy: String,
     /// The accuracy the TSA declares, in milliseconds.
     pub tsa_accuracy_ms: u32,
+    /// Time-stamp requests per second allowed per client address on `POST /tsa` (0 = no limit).
+    pub tsa_rate_per_sec: u32,
 }
 
 impl Default for Config {
@@ -98,9 +100,11 @@ impl Default for Config {
             batch_interval_ms: 20,
             batch_max: 4096,
             queue_max: 65536,
-            // A UUID-derived OID (ITU-T X.667 arc 2.25): ours without registration.
-            tsa_policy: "2.25.122265562703338663512341608379915880196.1".into(),
+            // Under the Internet "experimental" arc (1.3.6.1.3, RFC 1155): a placeholder that
+            // claims nobody's registered arc; production operators set their own policy OID.
+            tsa_policy: "1.3.6.1.3.3161.1".into(),
             tsa_accuracy_ms: 1000,
+            tsa_rate_per_sec: 0,
         }
     }
 }
@@ -166,6 +170,7 @@ impl Config {
         set(&env, "NOTARIUM_QUEUE_MAX", &mut cfg.queue_max)?;
         set(&env, "NOTARIUM_TSA_POLICY", &mut cfg.tsa_policy)?;
         set(&env, "NOTARIUM_TSA_ACCURACY_MS", &mut cfg.tsa_accuracy_ms)?;
+        set(&env, "NOTARIUM_TSA_RATE_PER_SEC", &mut cfg.tsa_rate_per_sec)?;
         cfg.validate()?;
         Ok(cfg)
     }
@@ -186,6 +191,19 @@ impl Config {
         }
         if self.batch_max == 0 {
             return Err(bad("NOTARIUM_BATCH_MAX", "0".into(), "must be at least 1"));
+        }
+        // Every arc must fit 32 bits (the DER OID parser we use refuses larger arcs).
+        let arcs_ok = self.tsa_policy.split('.').count() >= 2
+            && self
+                .tsa_policy
+                .split('.')
+                .all(|a| !a.is_empty() && a.parse::<u32>().is_ok());
+        if !arcs_ok {
+            return Err(bad(
+                "NOTARIUM_TSA_POLICY",
+                self.tsa_policy.clone(),
+                "must be a dotted OID whose arcs each fit 32 bits",
+            ));
         }
         if self.log_origin.is_empty() || self.log_origin.contains(char::is_whitespace) {
             return Err(bad(

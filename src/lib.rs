@@ -10,5 +10,6 @@ pub mod documents;
 pub mod evidence;
 pub mod identity;
 pub mod ledger;
+pub mod notary;
 pub mod store;
 pub mod timestamp;

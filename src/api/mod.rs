@@ -7,6 +7,7 @@ pub mod health;
 pub mod metrics;
 pub mod orgs;
 pub mod problem;
+pub mod tsa;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,7 +41,14 @@ pub struct AppState {
     pub admin_key_hash: [u8; 32],
     /// Prometheus metrics.
     pub metrics: metrics::Metrics,
+    /// The time-stamping authority.
+    pub tsa: crate::notary::tsa::TimeStamper,
+    /// Per-address limit on `POST /tsa`, when configured.
+    pub tsa_limiter: Option<IpLimiter>,
 }
+
+/// A rate limiter keyed by client address.
+pub type IpLimiter = governor::DefaultKeyedRateLimiter<std::net::IpAddr>;
 
 impl std::fmt::Debug for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -62,7 +70,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/orgs/{id}/keys", post(orgs::rotate_key))
         .route("/v1/orgs/{id}/revoke", post(orgs::revoke))
         .route("/v1/ca", get(ca::certificates))
-        .route("/v1/crl", get(ca::crl));
+        .route("/v1/crl", get(ca::crl))
+        .route("/tsa", post(tsa::timestamp))
+        .route("/v1/tsa/certificate", get(tsa::certificate));
 
     let config = &state.config;
     let overload = ServiceBuilder::new()

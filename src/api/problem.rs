@@ -61,6 +61,14 @@ pub enum ApiError {
         /// Seconds to wait.
         retry_after: u32,
     },
+    /// 429: a rate limit; `retry_after` seconds.
+    #[error("{detail}")]
+    RateLimited {
+        /// Which limit.
+        detail: String,
+        /// Seconds to wait.
+        retry_after: u32,
+    },
     /// 500: our fault; the message is logged, not shown.
     #[error("internal error: {0}")]
     Internal(String),
@@ -93,6 +101,7 @@ impl ApiError {
             }
             ApiError::Unprocessable { slug, .. } => (StatusCode::UNPROCESSABLE_ENTITY, slug),
             ApiError::Unavailable { .. } => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate-limited"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -147,7 +156,8 @@ impl IntoResponse for ApiError {
             }
         };
         let retry = match &self {
-            ApiError::Unavailable { retry_after, .. } => Some(*retry_after),
+            ApiError::Unavailable { retry_after, .. }
+            | ApiError::RateLimited { retry_after, .. } => Some(*retry_after),
             _ => None,
         };
         let extra = match self {

@@ -19,10 +19,16 @@ pub struct Migration {
 }
 
 /// Every migration, in order. A unit test checks this list against the `sql/` directory.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    name: "0001_foundation.sql",
-    sql: include_str!("../../sql/0001_foundation.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        name: "0001_foundation.sql",
+        sql: include_str!("../../sql/0001_foundation.sql"),
+    },
+    Migration {
+        name: "0002_timestamp.sql",
+        sql: include_str!("../../sql/0002_timestamp.sql"),
+    },
+];
 
 /// Advisory lock key for migrations ("notarium" + "mig").
 const MIGRATION_LOCK: i64 = 0x6e6f_7461_6d69_6701;

@@ -19,7 +19,7 @@ pub enum StoreError {
     #[error(transparent)]
     Embedded(#[from] EmbeddedError),
     /// A database error.
-    #[error("database: {0}")]
+    #[error("database: {}", db_message(.0))]
     Db(#[from] tokio_postgres::Error),
     /// No connection could be taken from the pool.
     #[error("database pool: {0}")]
@@ -57,6 +57,14 @@ pub enum StoreError {
     /// A uniqueness constraint refused the write.
     #[error("conflict: {0}")]
     Conflict(String),
+}
+
+/// The server's message when there is one ("db error" alone says nothing).
+fn db_message(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{}: {}", db.code().code(), db.message()),
+        None => e.to_string(),
+    }
 }
 
 impl StoreError {

@@ -2,3 +2,4 @@
 
 mod foundation;
 mod harness;
+mod tsa;

@@ -1,0 +1,5 @@
+//! The notary's stateful services: they combine the pure modules (`timestamp`, `ledger`,
+//! `documents`, `identity`) with the database. HTTP handlers call these; so do the CLI and the
+//! demo.
+
+pub mod tsa;
