@@ -198,7 +198,7 @@ pub struct PrecedingInvoice {
     pub code: Option<String>,
 }
 
-/// 00/01/02 label of a Chinese VAT invoice.
+/// What only Chinese invoices carry.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ChinaDetails {
     /// `01` special VAT invoice (专用发票) or `02` ordinary (普通发票), as written.
