@@ -13,6 +13,9 @@ use super::error::InvoiceError;
 use super::tree::Element;
 use super::{MAX_DEPTH, MAX_ELEMENTS};
 
+/// Most attributes accepted on one element (invoice elements carry one or two).
+pub const MAX_ATTRIBUTES: usize = 64;
+
 /// Parses UTF-8 XML into a tree; see the module doc for what is refused.
 pub fn parse(bytes: &[u8]) -> Result<Element, InvoiceError> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
@@ -119,7 +122,13 @@ fn namespace_of(resolved: &ResolveResult<'_>) -> Result<Option<String>, InvoiceE
 fn element_from(ns: Option<String>, start: &BytesStart<'_>) -> Result<Element, InvoiceError> {
     let local = start.local_name().as_ref().to_string();
     let mut el = Element::new(ns, local);
-    for attr in start.attributes() {
+    for (i, attr) in start.attributes().enumerate() {
+        if i >= MAX_ATTRIBUTES {
+            return Err(InvoiceError::Xml(format!(
+                "more than {MAX_ATTRIBUTES} attributes on element {}",
+                el.name
+            )));
+        }
         let attr = attr.map_err(|e| InvoiceError::Xml(format!("attribute: {e}")))?;
         let key = attr.key;
         if key.as_ref() == "xmlns" || key.as_ref().starts_with("xmlns:") {
@@ -227,6 +236,18 @@ mod tests {
             Err(InvoiceError::Encoding(_))
         ));
         assert!(parse(b"\xEF\xBB\xBF<a/>").is_ok(), "a UTF-8 BOM is fine");
+    }
+
+    #[test]
+    fn caps_attributes_per_element() {
+        let attrs: String = (0..=MAX_ATTRIBUTES)
+            .map(|i| format!(" a{i}=\"\""))
+            .collect();
+        assert!(
+            matches!(parse(format!("<a{attrs}/>").as_bytes()), Err(InvoiceError::Xml(m)) if m.contains("attributes"))
+        );
+        let fewer: String = (0..MAX_ATTRIBUTES).map(|i| format!(" a{i}=\"\"")).collect();
+        assert!(parse(format!("<a{fewer}/>").as_bytes()).is_ok());
     }
 
     #[test]
