@@ -393,6 +393,19 @@ fn chinese_xml_and_json_share_key_and_digest() {
     );
 }
 
+/// The CEN examples publish the same invoices in both syntaxes: same duplicate key.
+#[test]
+fn ubl_and_cii_of_the_same_invoice_share_the_key() {
+    for n in 1..=5 {
+        let ubl =
+            parse_invoice(None, &data(&format!("ubl/en16931-ubl-example{n}.xml"))).expect("valid");
+        let cii =
+            parse_invoice(None, &data(&format!("cii/en16931-cii-example{n}.xml"))).expect("valid");
+        assert_eq!(ubl.key, cii.key, "example {n}");
+        assert!(ubl.key.as_str().starts_with("en16931:vat="), "{}", ubl.key);
+    }
+}
+
 #[test]
 fn reserialised_xml_keeps_its_digest_and_changed_content_does_not() {
     let original = text("ubl/en16931-ubl-example3.xml");
