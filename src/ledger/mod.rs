@@ -1,1 +1,25 @@
-//! ledger
+//! The ledger's pure core: RFC 6962 / RFC 9162 Merkle hashing and proofs, C2SP tiles,
+//! checkpoints, signed notes, cosignatures and tlog-proofs, and the canonical entry encoding.
+//!
+//! Nothing here touches a database or the network, so the offline verifier reuses all of it.
+//! Proof generation is split so storage can be async: a pure function names the nodes needed
+//! ([`ProofPlan`]), the caller fetches them, and the plan assembles the proof.
+
+pub mod consistency;
+pub mod error;
+pub mod hash;
+pub mod inclusion;
+pub mod plan;
+pub mod reference;
+pub mod subtree;
+
+pub use consistency::{consistency_plan, verify_consistency};
+pub use error::{EntryError, NoteError, ProofError, TileError};
+pub use hash::{HASH_SIZE, Hash, empty_root, hashes_equal, leaf_hash, node_hash};
+pub use inclusion::{MAX_PROOF_LEN, inclusion_plan, root_from_inclusion, verify_inclusion};
+pub use plan::{MAX_TREE_SIZE, NodeId, ProofNode, ProofPlan, range_nodes};
+pub use reference::{MemoryTree, reference_consistency_proof, reference_inclusion_proof, root_of};
+pub use subtree::{
+    subtree_consistency_plan, subtree_inclusion_plan, subtree_root_node,
+    verify_subtree_consistency, verify_subtree_inclusion,
+};
