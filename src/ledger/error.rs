@@ -49,6 +49,19 @@ pub enum ProofError {
         /// One past its last leaf.
         end: u64,
     },
+    /// A compact range was given the wrong number of hashes for its size.
+    #[error("compact range of size {size} needs {want} hashes, got {got}")]
+    BadCompactRange {
+        /// Tree size.
+        size: u64,
+        /// Hashes received.
+        got: usize,
+        /// Hashes needed (one per set bit of the size).
+        want: usize,
+    },
+    /// The tree would grow beyond `MAX_TREE_SIZE`.
+    #[error("tree size overflow")]
+    TreeTooLarge,
     /// A node needed to assemble a proof was not supplied.
     #[error("node at level {} index {} is missing", .0.level, .0.index)]
     MissingNode(NodeId),

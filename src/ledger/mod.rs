@@ -5,6 +5,8 @@
 //! Proof generation is split so storage can be async: a pure function names the nodes needed
 //! ([`ProofPlan`]), the caller fetches them, and the plan assembles the proof.
 
+pub mod bundle;
+pub mod compact;
 pub mod consistency;
 pub mod error;
 pub mod hash;
@@ -12,7 +14,14 @@ pub mod inclusion;
 pub mod plan;
 pub mod reference;
 pub mod subtree;
+pub mod tile_appender;
+pub mod tile_path;
+pub mod tiles;
 
+pub use bundle::{
+    append_bundles, bundle_leaf_hashes, decode_bundle, decode_bundle_for, encode_bundle,
+};
+pub use compact::CompactRange;
 pub use consistency::{consistency_plan, verify_consistency};
 pub use error::{EntryError, NoteError, ProofError, TileError};
 pub use hash::{HASH_SIZE, Hash, empty_root, hashes_equal, leaf_hash, node_hash};
@@ -22,4 +31,9 @@ pub use reference::{MemoryTree, reference_consistency_proof, reference_inclusion
 pub use subtree::{
     subtree_consistency_plan, subtree_inclusion_plan, subtree_root_node,
     verify_subtree_consistency, verify_subtree_inclusion,
+};
+pub use tile_appender::{TileAppend, TileEdge};
+pub use tile_path::{TILE_HEIGHT, TILE_WIDTH, Tile, TileResource, encode_index, parse_tile_path};
+pub use tiles::{
+    TileSet, node_from_tile, tile_for_node, tile_span, tile_width, tiles_for_nodes, tiles_for_plan,
 };
