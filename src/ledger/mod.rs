@@ -8,6 +8,7 @@
 pub mod bundle;
 pub mod compact;
 pub mod consistency;
+pub mod entry;
 pub mod error;
 pub mod hash;
 pub mod inclusion;
@@ -23,6 +24,7 @@ pub use bundle::{
 };
 pub use compact::CompactRange;
 pub use consistency::{consistency_plan, verify_consistency};
+pub use entry::{Entry, EntryKind, MAX_ENTRY_SIZE, Signer};
 pub use error::{EntryError, NoteError, ProofError, TileError};
 pub use hash::{HASH_SIZE, Hash, empty_root, hashes_equal, leaf_hash, node_hash};
 pub use inclusion::{MAX_PROOF_LEN, inclusion_plan, root_from_inclusion, verify_inclusion};
