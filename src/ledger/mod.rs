@@ -12,6 +12,8 @@ pub mod entry;
 pub mod error;
 pub mod hash;
 pub mod inclusion;
+pub mod note;
+pub mod note_key;
 pub mod plan;
 pub mod reference;
 pub mod subtree;
@@ -28,6 +30,8 @@ pub use entry::{Entry, EntryKind, MAX_ENTRY_SIZE, Signer};
 pub use error::{EntryError, NoteError, ProofError, TileError};
 pub use hash::{HASH_SIZE, Hash, empty_root, hashes_equal, leaf_hash, node_hash};
 pub use inclusion::{MAX_PROOF_LEN, inclusion_plan, root_from_inclusion, verify_inclusion};
+pub use note::{MAX_NOTE_SIZE, Note, NoteSignature, Verifier};
+pub use note_key::{ALG_COSIGNATURE_V1, ALG_ED25519, Ed25519Signer, Ed25519Verifier, key_id};
 pub use plan::{MAX_TREE_SIZE, NodeId, ProofNode, ProofPlan, range_nodes};
 pub use reference::{MemoryTree, reference_consistency_proof, reference_inclusion_proof, root_of};
 pub use subtree::{
