@@ -271,6 +271,21 @@ mod tests {
     }
 
     #[test]
+    fn matches_python_cryptography() {
+        // Line and key made with Python's `cryptography` Ed25519 from the same seed, name,
+        // checkpoint text and time (the C2SP spec's example checkpoint).
+        let w = witness("w.example", 4);
+        let text =
+            "example.com/behind-the-sofa\n20852163\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n";
+        let line = cosign(&w, text, 1_679_315_147).unwrap().to_line();
+        assert_eq!(line, format!("{PY_LINE}\n"));
+        assert_eq!(w.verifier().to_vkey(), PY_VKEY);
+    }
+
+    const PY_LINE: &str = "\u{2014} w.example sw+b2QAAAABkGFDL82BuVAliPYXLWoJdqTHPN+gVatFS5l4TLdVUdui5SWFBYaPFa5qCTXt9oXy6f2KKtotpN9mICDJhWyA+srs/Ag==";
+    const PY_VKEY: &str = "w.example+b30f9bd9+BMqTrBcFGHBx1nuDx/8O/oEI6OxFMFdddyaHkzPb2r58";
+
+    #[test]
     fn vkey_round_trip_and_limits() {
         let w = witness("w.example", 4);
         let v = CosignatureVerifier::new(w.verifier()).unwrap();
