@@ -6,8 +6,8 @@ use super::consistency::{
     check_subtree, root_from_subtree_consistency, subtree_consistency_plan_inner,
 };
 use super::error::ProofError;
-use super::hash::{Hash, hashes_equal};
-use super::inclusion::root_from_inclusion;
+use super::hash::{Hash, empty_root, hashes_equal};
+use super::inclusion::{check_len, root_from_inclusion};
 use super::plan::{MAX_TREE_SIZE, ProofNode, ProofPlan, ephemeral, push_path};
 
 /// Verifies that `leaf` is the leaf at `index` within the subtree `[start, end)` whose hash is
@@ -37,7 +37,8 @@ pub fn verify_subtree_inclusion(
 }
 
 /// Verifies that the subtree `[start, end)` with hash `sub_root` is part of the tree of `size`
-/// leaves with root `root`.
+/// leaves with root `root`. An empty subtree (`start == end <= size`) verifies with an empty
+/// proof when `sub_root` is the empty tree's hash, whatever `root` is: it claims no leaf.
 ///
 /// # Errors
 /// [`ProofError::InvalidSubtree`], [`ProofError::SizeDecreased`] when `end > size`,
@@ -50,6 +51,16 @@ pub fn verify_subtree_consistency(
     sub_root: &Hash,
     root: &Hash,
 ) -> Result<(), ProofError> {
+    if start == end && end <= size {
+        // The empty subtree, as the reference vectors define it: its hash is the empty tree's,
+        // its proof is empty, and it says nothing about the tree.
+        check_len(proof.len(), 0)?;
+        return if hashes_equal(sub_root, &empty_root()) {
+            Ok(())
+        } else {
+            Err(ProofError::RootMismatch)
+        };
+    }
     let computed = root_from_subtree_consistency(start, end, size, proof, sub_root)?;
     if hashes_equal(&computed, root) {
         Ok(())
@@ -151,5 +162,10 @@ mod tests {
         assert!(verify_subtree_inclusion(1, 1, 2, &h, &[], &h).is_ok());
         assert!(verify_subtree_consistency(2, 6, 8, &[], &h, &h).is_err());
         assert!(subtree_consistency_plan(0, 9, 8).is_err());
+        let e = empty_root();
+        assert!(verify_subtree_consistency(2, 2, 3, &[], &e, &h).is_ok());
+        assert!(verify_subtree_consistency(2, 2, 3, &[e], &e, &h).is_err());
+        assert!(verify_subtree_consistency(2, 2, 3, &[], &h, &h).is_err());
+        assert!(verify_subtree_consistency(4, 4, 3, &[], &e, &h).is_err());
     }
 }
