@@ -41,7 +41,7 @@ impl Sparse {
     /// MTH of leaves [a, b), straight from the recursive definition.
     fn range(&self, a: u64, b: u64) -> Hash {
         let w = b - a;
-        if w.is_power_of_two() && a % w == 0 {
+        if w.is_power_of_two() && a.is_multiple_of(w) {
             return self.node(NodeId::new(w.trailing_zeros() as u8, a / w));
         }
         let k = if w.is_power_of_two() {

@@ -11,13 +11,16 @@ use notarium::ledger::{
 };
 use proptest::prelude::*;
 
+/// Tile data by (level, index): width and bytes.
+type Tiles = BTreeMap<(u8, u64), (u16, Vec<u8>)>;
+
 fn leaves(n: u64) -> Vec<Hash> {
     (0..n).map(|i| leaf_hash(&i.to_le_bytes())).collect()
 }
 
 /// Every tile of a tree of `n` leaves, cut independently of the appender: the hashes at tree
 /// level 8t, 256 to a tile, the last one partial.
-fn tiles_at_once(tree: &MemoryTree, n: u64) -> BTreeMap<(u8, u64), (u16, Vec<u8>)> {
+fn tiles_at_once(tree: &MemoryTree, n: u64) -> Tiles {
     let mut out = BTreeMap::new();
     for t in 0u8..8 {
         let count = n >> (8 * u32::from(t));
@@ -53,11 +56,7 @@ fn prefix_root(tree: &MemoryTree, k: u64) -> Hash {
 
 /// Appends `n` leaves in batches cut at the given points; returns the latest version of every
 /// tile and the final edge.
-fn append_in_batches(
-    all: &[Hash],
-    tree: &MemoryTree,
-    cuts: &[usize],
-) -> (BTreeMap<(u8, u64), (u16, Vec<u8>)>, TileEdge) {
+fn append_in_batches(all: &[Hash], tree: &MemoryTree, cuts: &[usize]) -> (Tiles, TileEdge) {
     let mut edge = TileEdge::new();
     let mut latest = BTreeMap::new();
     let mut points: Vec<usize> = cuts.iter().map(|c| c % (all.len() + 1)).collect();
