@@ -49,5 +49,6 @@ pub use subtree::{
 pub use tile_appender::{TileAppend, TileEdge};
 pub use tile_path::{TILE_HEIGHT, TILE_WIDTH, Tile, TileResource, encode_index, parse_tile_path};
 pub use tiles::{
-    TileSet, node_from_tile, tile_for_node, tile_span, tile_width, tiles_for_nodes, tiles_for_plan,
+    ExpandedTile, TileSet, node_from_tile, tile_for_node, tile_span, tile_width, tiles_for_nodes,
+    tiles_for_plan,
 };

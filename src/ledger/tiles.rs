@@ -117,10 +117,60 @@ pub fn tiles_for_plan(plan: &ProofPlan, size: u64) -> Result<Vec<Tile>, TileErro
     tiles_for_nodes(&plan.node_ids(), size)
 }
 
+/// One tile with every complete node inside it computed once (at most 255 hashes), so each
+/// later lookup is a copy. Worth caching for hot tiles: the upper levels serve every proof.
+#[derive(Debug, Clone)]
+pub struct ExpandedTile {
+    tile: Tile,
+    /// `levels[k][j]`: the node at tree level `8 * tile.level + k` covering tile positions
+    /// `[j << k, (j + 1) << k)`.
+    levels: Vec<Vec<Hash>>,
+}
+
+impl ExpandedTile {
+    /// Expands a tile's data.
+    ///
+    /// # Errors
+    /// [`TileError::WrongTileLength`] when the data is not `32 * width` bytes or the width is
+    /// not 1 to 256.
+    pub fn new(tile: Tile, data: &[u8]) -> Result<Self, TileError> {
+        if data.len() != tile.byte_len() || tile.width == 0 || u64::from(tile.width) > TILE_WIDTH {
+            return Err(TileError::WrongTileLength {
+                got: data.len(),
+                want: tile.byte_len(),
+            });
+        }
+        let mut levels = vec![data.chunks_exact(32).map(to_hash).collect::<Vec<Hash>>()];
+        while let Some(last) = levels.last().filter(|l| l.len() >= 2) {
+            let next: Vec<Hash> = last
+                .chunks_exact(2)
+                .map(|p| node_hash(&p[0], &p[1]))
+                .collect();
+            levels.push(next);
+        }
+        Ok(Self { tile, levels })
+    }
+
+    /// The tile's coordinates.
+    pub fn tile(&self) -> Tile {
+        self.tile
+    }
+
+    /// The hash of a node inside this tile, if complete within its width.
+    pub fn node(&self, id: NodeId) -> Option<Hash> {
+        let (level, index, pos, count) = tile_span(id);
+        if level != self.tile.level || index != self.tile.index {
+            return None;
+        }
+        let k = count.trailing_zeros() as usize;
+        self.levels.get(k)?.get(pos >> k).copied()
+    }
+}
+
 /// Fetched tiles, looked up by node: `plan.assemble_with(|id| tiles.node(id))`.
 #[derive(Debug, Clone, Default)]
 pub struct TileSet {
-    tiles: HashMap<(u8, u64), (u16, Vec<u8>)>,
+    tiles: HashMap<(u8, u64), ExpandedTile>,
 }
 
 impl TileSet {
@@ -134,34 +184,34 @@ impl TileSet {
     /// # Errors
     /// [`TileError::WrongTileLength`] when the data is not `32 * width` bytes.
     pub fn insert(&mut self, tile: Tile, data: Vec<u8>) -> Result<(), TileError> {
-        if data.len() != tile.byte_len() || tile.width == 0 || u64::from(tile.width) > TILE_WIDTH {
-            return Err(TileError::WrongTileLength {
-                got: data.len(),
-                want: tile.byte_len(),
-            });
-        }
         let key = (tile.level, tile.index);
-        let keep_old = self.tiles.get(&key).is_some_and(|(w, _)| *w >= tile.width);
-        if !keep_old {
-            self.tiles.insert(key, (tile.width, data));
+        if self
+            .tiles
+            .get(&key)
+            .is_some_and(|t| t.tile.width >= tile.width)
+        {
+            return Ok(());
         }
+        self.tiles.insert(key, ExpandedTile::new(tile, &data)?);
         Ok(())
+    }
+
+    /// Adds an already expanded tile (from a cache).
+    pub fn insert_expanded(&mut self, tile: ExpandedTile) {
+        let key = (tile.tile.level, tile.tile.index);
+        if !self
+            .tiles
+            .get(&key)
+            .is_some_and(|t| t.tile.width >= tile.tile.width)
+        {
+            self.tiles.insert(key, tile);
+        }
     }
 
     /// The hash of a node, if the tiles hold it.
     pub fn node(&self, id: NodeId) -> Option<Hash> {
         let (level, index, _, _) = tile_span(id);
-        let (width, data) = self.tiles.get(&(level, index))?;
-        node_from_tile(
-            id,
-            &Tile {
-                level,
-                index,
-                width: *width,
-            },
-            data,
-        )
-        .ok()
+        self.tiles.get(&(level, index))?.node(id)
     }
 }
 
