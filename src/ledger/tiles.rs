@@ -199,10 +199,10 @@ impl TileSet {
     /// Adds an already expanded tile (from a cache).
     pub fn insert_expanded(&mut self, tile: ExpandedTile) {
         let key = (tile.tile.level, tile.tile.index);
-        if !self
+        if self
             .tiles
             .get(&key)
-            .is_some_and(|t| t.tile.width >= tile.tile.width)
+            .is_none_or(|t| t.tile.width < tile.tile.width)
         {
             self.tiles.insert(key, tile);
         }
