@@ -2,4 +2,6 @@
 //! `documents`, `identity`) with the database. HTTP handlers call these; so do the CLI and the
 //! demo.
 
+pub mod log;
+pub mod sequencer;
 pub mod tsa;

@@ -3,6 +3,7 @@
 
 pub mod embedded;
 pub mod keys;
+pub mod log;
 pub mod migrate;
 pub mod orgs;
 
