@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod ca;
 pub mod health;
+pub mod log;
 pub mod metrics;
 pub mod orgs;
 pub mod problem;
@@ -45,6 +46,12 @@ pub struct AppState {
     pub tsa: crate::notary::tsa::TimeStamper,
     /// Per-address limit on `POST /tsa`, when configured.
     pub tsa_limiter: Option<IpLimiter>,
+    /// The log's writer (one per database, elected by advisory lock).
+    pub sequencer: crate::notary::sequencer::Sequencer,
+    /// Proofs from tiles.
+    pub log: std::sync::Arc<crate::notary::log::LogReader>,
+    /// The log's checkpoint verifier key (C2SP vkey).
+    pub log_vkey: String,
 }
 
 /// A rate limiter keyed by client address.
@@ -72,6 +79,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/ca", get(ca::certificates))
         .route("/v1/crl", get(ca::crl))
         .route("/tsa", post(tsa::timestamp))
+        .route("/checkpoint", get(log::checkpoint))
+        .route("/tile/{*path}", get(log::tile))
+        .route("/v1/log/inclusion", get(log::inclusion))
+        .route("/v1/log/consistency", get(log::consistency))
+        .route("/v1/log/proof", get(log::proof))
+        .route("/v1/log/key", get(log::key))
         .route("/v1/tsa/certificate", get(tsa::certificate));
 
     let config = &state.config;
