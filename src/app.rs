@@ -76,6 +76,7 @@ pub async fn open(config: Config) -> Result<Arc<AppState>, StartError> {
         },
     );
     Ok(Arc::new(AppState {
+        signatures: Default::default(),
         sequencer,
         log,
         log_vkey,

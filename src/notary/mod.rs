@@ -3,5 +3,7 @@
 //! demo.
 
 pub mod log;
+pub mod notarize;
 pub mod sequencer;
+pub mod signing;
 pub mod tsa;

@@ -6,6 +6,7 @@ pub mod keys;
 pub mod log;
 pub mod migrate;
 pub mod orgs;
+pub mod records;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
