@@ -1,3 +1,4 @@
-//! Documents: parsing, validation and keys of e-invoices (and contracts).
+//! Documents: parsing, validation and keys of e-invoices and e-contracts.
 
+pub mod contract;
 pub mod taxid;
