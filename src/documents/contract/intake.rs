@@ -304,3 +304,138 @@ impl<R: Resolve> FieldWalk<'_, R> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::documents::contract::testing::{TestPki, sample_pdf};
+    use proptest::prelude::*;
+
+    fn limits() -> IntakeLimits {
+        IntakeLimits::default()
+    }
+
+    #[test]
+    fn describes_a_contract() {
+        for modern in [false, true] {
+            let info = inspect_pdf(&sample_pdf(3, modern), &limits()).unwrap();
+            assert_eq!(info.page_count, 3);
+            assert_eq!(info.version, "1.7");
+            assert_eq!(info.title.as_deref(), Some("Lease agreement"));
+            assert_eq!(info.author.as_deref(), Some("张三"));
+            assert_eq!(info.producer.as_deref(), Some("notarium tests"));
+            assert_eq!(
+                info.creation_date.as_deref(),
+                Some("2026-05-04T03:02:01+08:00")
+            );
+            assert_eq!(
+                info.modification_date.as_deref(),
+                Some("2026-05-05T00:00:00Z")
+            );
+            assert!(!info.encrypted);
+            assert!(!info.has_signatures());
+            assert!(info.signature_fields.is_empty());
+        }
+    }
+
+    #[test]
+    fn sees_existing_signatures() {
+        let pki = TestPki::new();
+        let signed = pki.sign(&sample_pdf(1, false), "Party A", "party-a");
+        let info = inspect_pdf(&signed, &limits()).unwrap();
+        assert!(info.has_signatures());
+        assert_eq!(info.sig_flags, 3);
+        assert_eq!(
+            info.signature_fields,
+            [SignatureFieldInfo {
+                name: "party-a".into(),
+                signed: true
+            }]
+        );
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_readable_pdf() {
+        let pdf = sample_pdf(2, false);
+        let l = limits();
+        assert_eq!(inspect_pdf(b"hello world", &l), Err(ContractError::NotPdf));
+        assert_eq!(inspect_pdf(b"", &l), Err(ContractError::NotPdf));
+        assert_eq!(inspect_pdf(b"%PDF-x.y\n", &l), Err(ContractError::NotPdf));
+        // cut before the cross-reference data
+        assert_eq!(
+            inspect_pdf(&pdf[..pdf.len() / 2], &l),
+            Err(ContractError::Truncated)
+        );
+        // a header and a startxref pointing nowhere
+        let fake = b"%PDF-1.7\n1 0 obj\n<<>>\nendobj\nstartxref\n999999\n%%EOF\n";
+        assert!(matches!(
+            inspect_pdf(fake, &l),
+            Err(ContractError::Unreadable(_))
+        ));
+        let small = IntakeLimits {
+            max_bytes: 100,
+            ..l
+        };
+        assert_eq!(
+            inspect_pdf(&pdf, &small),
+            Err(ContractError::TooLarge {
+                size: pdf.len(),
+                limit: 100
+            })
+        );
+        let few = IntakeLimits { max_pages: 1, ..l };
+        assert_eq!(inspect_pdf(&pdf, &few), Err(ContractError::TooManyPages(1)));
+    }
+
+    #[test]
+    fn a_page_count_that_lies_is_unreadable() {
+        let pdf = sample_pdf(2, false);
+        let at = find(&pdf, b"/Count 2").unwrap();
+        let mut bad = pdf.clone();
+        bad[at + 7] = b'9';
+        let e = inspect_pdf(&bad, &limits()).unwrap_err();
+        assert!(matches!(e, ContractError::Unreadable(_)), "{e:?}");
+        // the message is one short line without parser internals
+        let text = e.to_string();
+        assert!(
+            !text.contains('\n') && !text.contains(".rs:") && text.len() < 200,
+            "{text}"
+        );
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(96))]
+
+        /// Random bytes behind a PDF header: refused with an error, never a panic.
+        #[test]
+        fn random_bytes_never_panic(body in proptest::collection::vec(any::<u8>(), 0..2048)) {
+            let mut bytes = b"%PDF-1.7\n".to_vec();
+            bytes.extend(body);
+            bytes.extend(b"\nstartxref\n9\n%%EOF\n");
+            let _ = inspect_pdf(&bytes, &limits());
+        }
+
+        /// A real PDF with bytes overwritten, removed or cut: any outcome but a panic; the
+        /// parser's own panics are caught and reported as ParserPanic.
+        #[test]
+        fn mutated_pdfs_never_panic(
+            modern in any::<bool>(),
+            edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..12),
+            cut in any::<prop::sample::Index>(),
+            do_cut in any::<bool>(),
+        ) {
+            let mut pdf = sample_pdf(2, modern);
+            for (at, byte) in edits {
+                let i = at.index(pdf.len());
+                pdf[i] = byte;
+            }
+            if do_cut {
+                pdf.truncate(cut.index(pdf.len()));
+            }
+            match inspect_pdf(&pdf, &limits()) {
+                Ok(info) => prop_assert!(info.page_count <= 2 || info.page_count < 10_000),
+                Err(e) => prop_assert!(e.to_string().len() < 300),
+            }
+        }
+    }
+}

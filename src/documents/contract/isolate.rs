@@ -211,3 +211,90 @@ pub fn run_inspector_child() -> i32 {
     }
     0
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::documents::contract::testing::sample_pdf;
+
+    /// Marks the child run of this test binary.
+    const CHILD_ENV: &str = "NOTARIUM_TEST_INSPECTOR_CHILD";
+
+    /// Not a check: the entry through which the tests below re-run this test binary as the
+    /// inspector child (the server re-runs `notarium __inspect-pdf` the same way).
+    #[test]
+    fn inspector_child_entry() {
+        if std::env::var_os(CHILD_ENV).is_some() {
+            std::process::exit(run_inspector_child());
+        }
+    }
+
+    fn child() -> Command {
+        let mut c = Command::new(std::env::current_exe().unwrap());
+        c.args([
+            "--exact",
+            "documents::contract::isolate::tests::inspector_child_entry",
+            "--nocapture",
+            "--test-threads=1",
+            "-q",
+        ])
+        .env(CHILD_ENV, "1");
+        c
+    }
+
+    #[test]
+    fn the_child_answers_as_the_in_process_inspection() {
+        let pdf = sample_pdf(3, true);
+        let limits = IntakeLimits::default();
+        let isolated = inspect_pdf_with_command(child(), &pdf, &limits).unwrap();
+        assert_eq!(isolated, inspect_pdf(&pdf, &limits).unwrap());
+        assert_eq!(isolated.page_count, 3);
+        // refusals come back as the same error
+        let e = inspect_pdf_with_command(child(), b"not a pdf", &limits).unwrap_err();
+        assert_eq!(e, ContractError::NotPdf);
+        // the page limit travels to the child
+        let few = IntakeLimits {
+            max_pages: 2,
+            ..limits
+        };
+        let e = inspect_pdf_with_command(child(), &pdf, &few).unwrap_err();
+        assert_eq!(e, ContractError::TooManyPages(2));
+    }
+
+    #[test]
+    fn a_child_over_its_memory_cap_is_a_resource_limit() {
+        // 16 MiB of address space is too little for the test binary to even start
+        let tiny = IntakeLimits {
+            memory_bytes: 16 * 1024 * 1024,
+            ..IntakeLimits::default()
+        };
+        let e = inspect_pdf_with_command(child(), &sample_pdf(1, false), &tiny).unwrap_err();
+        assert_eq!(e, ContractError::ResourceLimit);
+    }
+
+    #[test]
+    fn a_slow_child_is_killed_at_the_deadline() {
+        let mut sleeper = Command::new("sleep");
+        sleeper.arg("30");
+        let limits = IntakeLimits {
+            timeout: Duration::from_millis(200),
+            ..IntakeLimits::default()
+        };
+        let started = Instant::now();
+        let e = inspect_pdf_with_command(sleeper, &sample_pdf(1, false), &limits).unwrap_err();
+        assert_eq!(e, ContractError::Timeout(200));
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn nonsense_from_the_child_is_an_inspector_fault() {
+        let mut echo = Command::new("echo");
+        echo.arg("{not json");
+        let e = inspect_pdf_with_command(echo, b"%PDF-1.7", &IntakeLimits::default()).unwrap_err();
+        assert!(matches!(e, ContractError::Inspector(_)), "{e:?}");
+        let missing = Command::new("/nonexistent/inspector");
+        let e =
+            inspect_pdf_with_command(missing, b"%PDF-1.7", &IntakeLimits::default()).unwrap_err();
+        assert!(matches!(e, ContractError::Inspector(_)), "{e:?}");
+    }
+}

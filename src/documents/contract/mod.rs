@@ -17,6 +17,8 @@ mod fields;
 mod intake;
 mod isolate;
 mod pades;
+#[cfg(test)]
+mod testing;
 mod verify;
 
 pub use cades::CadesSigner;

@@ -384,3 +384,120 @@ fn patch_placeholders(
     }
     Ok((contents_start, contents_end))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::documents::contract::testing::{TestPki, sample_pdf};
+    use crate::documents::contract::verify_pdf_signatures;
+
+    #[test]
+    fn the_update_appends_and_its_byte_range_leaves_out_exactly_the_contents() {
+        let pki = TestPki::new();
+        let original = sample_pdf(2, false);
+        let signed = pki.sign(&original, "Party A", "party-a");
+        assert!(signed.starts_with(&original));
+        let tail = &signed[original.len()..];
+        for needle in [
+            &b"/Type/Sig"[..],
+            b"/Filter/Adobe.PPKLite",
+            b"/SubFilter/ETSI.CAdES.detached",
+            b"/SigFlags 3",
+            b"/FT/Sig",
+            b"/Prev ",
+        ] {
+            assert!(
+                find(tail, needle).is_some(),
+                "{}",
+                String::from_utf8_lossy(needle)
+            );
+        }
+        // ByteRange [0 a b c]: a is the '<' of /Contents, b just after its '>', b + c the end
+        let at = find(tail, b"/ByteRange[").unwrap() + b"/ByteRange[".len();
+        let end = tail[at..].iter().position(|&b| b == b']').unwrap();
+        let nums: Vec<usize> = std::str::from_utf8(&tail[at..at + end])
+            .unwrap()
+            .split_whitespace()
+            .map(|n| n.parse().unwrap())
+            .collect();
+        assert_eq!(nums.len(), 4);
+        assert_eq!(nums[0], 0);
+        assert_eq!(signed[nums[1]], b'<');
+        assert_eq!(signed[nums[2] - 1], b'>');
+        assert_eq!(nums[2] - nums[1], 2 * DEFAULT_CONTENTS_RESERVE + 2);
+        assert_eq!(nums[2] + nums[3], signed.len());
+        // the hole holds the DER CMS, zero-padded
+        assert_eq!(&signed[nums[1] + 1..nums[1] + 3], b"30");
+    }
+
+    #[test]
+    fn signatures_in_sequence_all_stay_valid() {
+        let pki = TestPki::new();
+        let mut pdf = sample_pdf(2, true);
+        for (i, field) in ["a", "b", "seal"].iter().enumerate() {
+            pdf = pki.sign(&pdf, &format!("Signer {i}"), field);
+        }
+        let report = verify_pdf_signatures(&pdf, std::slice::from_ref(&pki.root_der)).unwrap();
+        assert!(report.is_valid(), "{report:#?}");
+        let names: Vec<&str> = report
+            .signatures
+            .iter()
+            .map(|s| s.field_name.as_str())
+            .collect();
+        assert_eq!(names, ["a", "b", "seal"]);
+        // each covers a longer revision than the one before
+        let lens: Vec<usize> = report.signatures.iter().map(|s| s.signed_length).collect();
+        assert!(lens.windows(2).all(|w| w[0] < w[1]) && lens[2] == pdf.len());
+    }
+
+    #[test]
+    fn refuses_bad_options_and_a_taken_field_name() {
+        let pki = TestPki::new();
+        let signer = pki.signer("Party A");
+        let pdf = sample_pdf(1, false);
+        let sign =
+            |pdf: &[u8], o: &SignatureOptions| sign_pdf(pdf, &signer, o, |s| pki.timestamp(s));
+        for bad in ["", "a.b", "line\nbreak"] {
+            let e = sign(&pdf, &SignatureOptions::new(bad, "A")).unwrap_err();
+            assert!(matches!(e, ContractError::Unsignable(_)), "{bad:?}: {e}");
+        }
+        let mut o = SignatureOptions::new("f", "A");
+        o.contents_reserve = 10;
+        assert!(matches!(sign(&pdf, &o), Err(ContractError::Unsignable(_))));
+        let once = sign(&pdf, &SignatureOptions::new("f", "A")).unwrap();
+        let e = sign(&once, &SignatureOptions::new("f", "B")).unwrap_err();
+        assert!(e.to_string().contains("already exists"), "{e}");
+        assert!(matches!(
+            sign(b"%PDF-1.7\nnot really", &SignatureOptions::new("f", "A")),
+            Err(ContractError::Unsignable(_))
+        ));
+    }
+
+    #[test]
+    fn a_signature_larger_than_the_reserve_is_refused() {
+        let pki = TestPki::new();
+        let signer = pki.signer("Party A");
+        let mut o = SignatureOptions::new("f", "A");
+        o.contents_reserve = 1024; // a token and two certificates do not fit
+        let e = sign_pdf(&sample_pdf(1, false), &signer, &o, |s| pki.timestamp(s)).unwrap_err();
+        assert!(
+            matches!(e, ContractError::SignatureTooLarge { reserved: 1024, .. }),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn text_strings_are_literal_ascii_or_utf16() {
+        assert_eq!(
+            text_string("Acme (HK)"),
+            Object::String(b"Acme (HK)".to_vec(), StringFormat::Literal)
+        );
+        assert_eq!(
+            text_string("张"),
+            Object::String(vec![0xFE, 0xFF, 0x5F, 0x20], StringFormat::Hexadecimal)
+        );
+        let t = OffsetDateTime::from_unix_timestamp(1_777_777_777).unwrap();
+        // cross-checked: date -u -d @1777777777 +%Y%m%d%H%M%S → 20260503030937
+        assert_eq!(pdf_date(t), "D:20260503030937Z");
+    }
+}

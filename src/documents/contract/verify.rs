@@ -322,3 +322,83 @@ fn check_cms(
         problems.push(format!("signer certificate: {e}"));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::documents::contract::intake::find;
+    use crate::documents::contract::testing::{TestPki, sample_pdf};
+
+    #[test]
+    fn an_unsigned_pdf_is_not_valid() {
+        let report = verify_pdf_signatures(&sample_pdf(1, false), &[]).unwrap();
+        assert!(report.signatures.is_empty());
+        assert!(!report.is_valid());
+        assert_eq!(report.problems, ["the PDF has no signature"]);
+    }
+
+    #[test]
+    fn reports_signer_and_time_and_refuses_other_roots() {
+        let pki = TestPki::new();
+        let signed = pki.sign(&sample_pdf(1, false), "Party A", "party-a");
+        let ok = verify_pdf_signatures(&signed, std::slice::from_ref(&pki.root_der)).unwrap();
+        assert!(ok.is_valid(), "{ok:#?}");
+        let s = &ok.signatures[0];
+        assert_eq!(s.signer_subject.as_deref(), Some("CN=Party A"));
+        let t = s.timestamp.as_ref().unwrap();
+        assert!((OffsetDateTime::now_utc() - t.gen_time).abs() < time::Duration::minutes(5));
+        assert_eq!(t.tsa_subject, "CN=Contract Test TSA");
+
+        let other = TestPki::new();
+        let bad = verify_pdf_signatures(&signed, std::slice::from_ref(&other.root_der)).unwrap();
+        assert!(!bad.is_valid());
+        let problems = &bad.signatures[0].problems;
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.starts_with("signature time-stamp")),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn a_byte_range_that_skips_more_than_the_contents_is_refused() {
+        let pki = TestPki::new();
+        let signed = pki.sign(&sample_pdf(1, false), "Party A", "party-a");
+        // widen the hole by one byte on the left, keeping the file length
+        let at = find(&signed, b"/ByteRange[0 ").unwrap() + b"/ByteRange[0 ".len();
+        let end = at + signed[at..].iter().position(|&b| b == b' ').unwrap();
+        let a: usize = std::str::from_utf8(&signed[at..end])
+            .unwrap()
+            .parse()
+            .unwrap();
+        let shifted = format!("{:0width$}", a - 1, width = end - at);
+        let mut bad = signed.clone();
+        bad[at..end].copy_from_slice(shifted.as_bytes());
+        let report = verify_pdf_signatures(&bad, std::slice::from_ref(&pki.root_der)).unwrap();
+        assert!(!report.is_valid());
+        assert!(
+            report.signatures[0].problems[0].contains("not exactly the /Contents"),
+            "{report:#?}"
+        );
+    }
+
+    #[test]
+    fn bytes_after_the_last_signature_are_reported() {
+        let pki = TestPki::new();
+        let mut signed = pki.sign(&sample_pdf(1, false), "Party A", "party-a");
+        signed.extend_from_slice(b"\n\n  \n");
+        let ok = verify_pdf_signatures(&signed, std::slice::from_ref(&pki.root_der)).unwrap();
+        assert!(ok.is_valid(), "trailing whitespace is not content: {ok:#?}");
+        signed.extend_from_slice(b"% a comment\n");
+        let bad = verify_pdf_signatures(&signed, std::slice::from_ref(&pki.root_der)).unwrap();
+        assert!(!bad.is_valid());
+        assert!(bad.unsigned_tail > 0);
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        assert!(verify_pdf_signatures(b"", &[]).is_err());
+        assert!(verify_pdf_signatures(b"%PDF-1.7\n%%EOF", &[]).is_err());
+    }
+}
