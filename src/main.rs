@@ -43,6 +43,19 @@ enum AdminCommand {
         #[command(subcommand)]
         command: CaCommand,
     },
+    /// The Merkle log.
+    Log {
+        #[command(subcommand)]
+        command: LogCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum LogCommand {
+    /// Print the log's checkpoint verifier key (C2SP vkey).
+    Key,
+    /// Recompute the tree from the stored entries; check every checkpoint and tile.
+    Verify,
 }
 
 #[derive(Subcommand)]
@@ -196,6 +209,32 @@ async fn admin_with(
                 )
                 .await?;
                 println!("{out}");
+            }
+        },
+        AdminCommand::Log { command } => match command {
+            LogCommand::Key => println!("{}", state.log_vkey),
+            LogCommand::Verify => {
+                let verifier = notarium::ledger::Ed25519Verifier::from_vkey(&state.log_vkey)
+                    .map_err(|e| format!("log key: {e}"))?;
+                let report = notarium::notary::log_verify::verify_log(
+                    &state.store,
+                    &state.config.log_origin,
+                    &verifier,
+                )
+                .await?;
+                println!(
+                    "entries recomputed: {}\ncheckpoints checked: {}\ntiles compared: {}",
+                    report.entries, report.checkpoints, report.tiles
+                );
+                for p in &report.problems {
+                    println!("MISMATCH {p}");
+                }
+                if report.ok() {
+                    println!("log verifies");
+                } else {
+                    println!("log does NOT verify: {} problem(s)", report.problems.len());
+                    return Ok(ExitCode::from(1));
+                }
             }
         },
         AdminCommand::Ca { command } => match command {

@@ -3,4 +3,5 @@
 mod foundation;
 mod harness;
 mod invoices;
+mod ledger;
 mod tsa;
