@@ -103,7 +103,7 @@ def check_consistency(size1, size2, root1, root2, proof):
     return sn == 0 and fr == root1 and sr == root2
 
 def parse_vkey(v):
-    name, key_id, key = v.strip().split("+")
+    name, key_id, key = v.strip().split("+", 2)
     raw = base64.b64decode(key)
     if sha256(name.encode() + b"\n" + raw)[:4] != bytes.fromhex(key_id):
         fail("key id of %s does not match its key" % name)

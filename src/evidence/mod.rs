@@ -20,6 +20,8 @@ mod input;
 mod manifest;
 mod policy;
 mod readme;
+#[cfg(test)]
+mod readme_tests;
 mod report;
 mod verify;
 #[cfg(test)]

@@ -232,11 +232,15 @@ signed too:",
         ),
     );
     if f.has_crl && e.has_chain {
-        para(o, "   The CRL is signed by the issuing CA of that chain:");
+        para(
+            o,
+            "   The CRL is signed by the issuing CA of that chain (OpenSSL 3.0's `crl` exits 0 even \
+on a\n   bad signature, so the command looks for its \"verify OK\"):",
+        );
         cmd(
             o,
             &format!(
-                "openssl crl -inform DER -in {} -noout -CAfile {d}/{}",
+                "openssl crl -inform DER -in {} -noout -CAfile {d}/{} 2>&1 | grep -qx \"verify OK\"",
                 names::CRL,
                 names::CHAIN
             ),

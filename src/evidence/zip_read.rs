@@ -242,13 +242,23 @@ mod tests {
 
     #[test]
     fn refuses_bombs_big_members_and_too_many_members() {
-        // 200 MiB of zeros deflate to about 200 KiB: refused on the header, before inflating.
-        let big = vec![0u8; 200 * 1024 * 1024];
+        // 16 MiB of zeros deflate to about 16 KiB; with a 4 MiB member cap (the same code path
+        // as the default 48 MiB, at a test-friendly scale) it is refused on the header, before
+        // inflating, and the ratio alone would refuse it too.
+        let big = vec![0u8; 16 * 1024 * 1024];
         let z = zip_raw(&[("bomb.bin", &big)], CompressionMethod::Deflated);
         drop(big);
-        assert!(z.len() < 1024 * 1024);
+        assert!(z.len() < 64 * 1024);
+        let small = ZipLimits {
+            max_member_bytes: 4 * 1024 * 1024,
+            max_ratio: u64::MAX,
+            ..ZipLimits::default()
+        };
+        let e = read_zip(&z, &small).unwrap_err();
+        assert!(e.to_string().contains("inflates beyond"), "{e}");
         let e = read_zip(&z, &ZipLimits::default()).unwrap_err();
         assert!(matches!(e, EvidenceError::ZipLimit(_)), "{e}");
+        // A header that lies (claims 10 bytes) still stops at the cap: see below.
 
         // A 1 MiB member of zeros: over the ratio even though under the size cap.
         let z = zip_raw(&[("z.bin", &vec![0u8; 1 << 20])], CompressionMethod::Deflated);
