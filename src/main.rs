@@ -24,6 +24,8 @@ struct Cli {
 enum Command {
     /// Run the server (a private PostgreSQL under the data directory when DATABASE_URL is unset).
     Serve,
+    /// Verify an evidence bundle offline (exit 0 verified, 1 tampered, 2 cannot check).
+    Verify(notarium::evidence::cli::VerifyArgs),
     /// Administration: organisations, CA.
     Admin {
         #[command(subcommand)]
@@ -96,6 +98,9 @@ enum CaCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Verify(args) = &cli.command {
+        return notarium::evidence::cli::main(args);
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -131,6 +136,7 @@ async fn run(command: Command) -> Result<ExitCode, Box<dyn std::error::Error>> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Admin { command } => admin(command).await,
+        Command::Verify(args) => Ok(notarium::evidence::cli::main(&args)),
     }
 }
 

@@ -56,6 +56,8 @@ def node(l, r):
 
 def root_from_inclusion(index, size, leaf, proof):
     # RFC 9162 section 2.1.3.2
+    if len(leaf) != 32 or any(len(p) != 32 for p in proof):
+        fail("hashes must be 32 bytes")
     if index >= size:
         fail("index beyond tree size")
     fn, sn, r = index, size - 1, leaf
@@ -77,8 +79,12 @@ def root_from_inclusion(index, size, leaf, proof):
 
 def check_consistency(size1, size2, root1, root2, proof):
     # RFC 9162 section 2.1.4.2
+    if size1 == 0:
+        return False
     if size1 == size2:
         return not proof and root1 == root2
+    if any(len(h) != 32 for h in [root1, root2] + proof):
+        return False
     if size1 == 0 or size1 > size2 or not proof:
         return False
     if size1 & (size1 - 1) == 0:
@@ -187,4 +193,5 @@ def main():
         if args.log_key:
             export_signatures(out, "later", text2, sigs2, open(args.log_key).read(), witnesses)
 
-main()
+if __name__ == "__main__":
+    main()

@@ -88,10 +88,14 @@ fn prepare(input: &BundleInput) -> Result<Vec<Prepared>, EvidenceError> {
     for (i, e) in input.entries.iter().enumerate() {
         let entry = Entry::decode(&e.entry).map_err(|err| bad(format!("entry {i}: {err}")))?;
         if entry.cert_fingerprint != sha256(&e.certificate_der) {
-            return Err(bad(format!("entry {i}: certificate is not the one the entry names")));
+            return Err(bad(format!(
+                "entry {i}: certificate is not the one the entry names"
+            )));
         }
         if entry.token_sha256 != sha256(&e.token_der) {
-            return Err(bad(format!("entry {i}: token is not the one the entry names")));
+            return Err(bad(format!(
+                "entry {i}: token is not the one the entry names"
+            )));
         }
         let proof =
             TlogProof::parse(e.proof.as_bytes()).map_err(|err| bad(format!("entry {i}: {err}")))?;
@@ -127,10 +131,14 @@ fn prepare(input: &BundleInput) -> Result<Vec<Prepared>, EvidenceError> {
         return Err(bad("the first entry is not the record's"));
     }
     if first.document_sha256 != input.record.document_sha256 {
-        return Err(bad("the first entry names another document than the record"));
+        return Err(bad(
+            "the first entry names another document than the record",
+        ));
     }
     if first.org_id != *input.record.org_id.as_bytes() {
-        return Err(bad("the first entry names another organisation than the record"));
+        return Err(bad(
+            "the first entry names another organisation than the record",
+        ));
     }
     Ok(out)
 }
@@ -250,8 +258,7 @@ fn cosigner_indexes(note: &str, witness_vkeys: &[String]) -> Vec<usize> {
 
 /// Revocation time of `serial` in a CRL, if the CRL lists it (unverified: for the README).
 fn crl_revocation(crl: &[u8], serial: &[u8]) -> Option<OffsetDateTime> {
-    let (_, crl) =
-        x509_parser::revocation_list::CertificateRevocationList::from_der(crl).ok()?;
+    let (_, crl) = x509_parser::revocation_list::CertificateRevocationList::from_der(crl).ok()?;
     crl.iter_revoked_certificates()
         .find(|r| r.raw_serial() == serial)
         .and_then(|r| OffsetDateTime::from_unix_timestamp(r.revocation_date.timestamp()).ok())
@@ -276,7 +283,11 @@ pub fn build_bundle(input: &BundleInput) -> Result<Vec<u8>, EvidenceError> {
     // (path, bytes, description), in the order they go into the zip.
     let mut files: Vec<(String, Vec<u8>, String)> = Vec::new();
     if let (Some(doc), Some(name)) = (&input.document, prepared[0].document_file.as_ref()) {
-        files.push((name.clone(), doc.bytes.clone(), "the record's document".into()));
+        files.push((
+            name.clone(),
+            doc.bytes.clone(),
+            "the record's document".into(),
+        ));
     }
     let later = match &input.later_checkpoint {
         Some(text) => {
@@ -289,7 +300,11 @@ pub fn build_bundle(input: &BundleInput) -> Result<Vec<u8>, EvidenceError> {
     let mut readme_entries = Vec::new();
     for (i, (p, e)) in prepared.iter().zip(&input.entries).enumerate() {
         let path = |f: &str| entry_path(i, f);
-        files.push((path(names::ENTRY), e.entry.clone(), "the ledger entry (docs/ledger-format.md)".into()));
+        files.push((
+            path(names::ENTRY),
+            e.entry.clone(),
+            "the ledger entry (docs/ledger-format.md)".into(),
+        ));
         files.push((
             path(names::SIGNATURE),
             p.entry.signature.clone(),
@@ -321,7 +336,11 @@ pub fn build_bundle(input: &BundleInput) -> Result<Vec<u8>, EvidenceError> {
         if let (Some(doc), Some(name)) = (&e.document, &p.document_file)
             && name.starts_with("entries/")
         {
-            files.push((name.clone(), doc.bytes.clone(), "this entry's document".into()));
+            files.push((
+                name.clone(),
+                doc.bytes.clone(),
+                "this entry's document".into(),
+            ));
         }
         if let (Some(proof), Some(later)) = (&e.consistency, &later) {
             consistency.push(serde_json::json!({
@@ -339,10 +358,9 @@ pub fn build_bundle(input: &BundleInput) -> Result<Vec<u8>, EvidenceError> {
             has_chain: !e.chain_der.is_empty(),
             token_time: e.token_time,
             serial_hex: p.serial_hex.clone(),
-            revoked_at: input
-                .crl_der
-                .as_deref()
-                .and_then(|crl| crl_revocation(crl, &hex::decode(&p.serial_hex).unwrap_or_default())),
+            revoked_at: input.crl_der.as_deref().and_then(|crl| {
+                crl_revocation(crl, &hex::decode(&p.serial_hex).unwrap_or_default())
+            }),
             has_consistency: e.consistency.is_some() && later.is_some(),
             cosigned_by: cosigner_indexes(&p.proof.checkpoint, &input.witness_vkeys),
             later_cosigned_by: input
@@ -353,7 +371,11 @@ pub fn build_bundle(input: &BundleInput) -> Result<Vec<u8>, EvidenceError> {
         });
     }
     let roots: String = input.roots_der.iter().map(|c| pem_cert(c)).collect();
-    files.push((names::ROOTS.into(), roots.into_bytes(), "the notary's root certificates".into()));
+    files.push((
+        names::ROOTS.into(),
+        roots.into_bytes(),
+        "the notary's root certificates".into(),
+    ));
     files.push((
         names::LOG_KEY.into(),
         format!("{}\n", input.log_vkey.trim()).into_bytes(),
@@ -365,7 +387,11 @@ pub fn build_bundle(input: &BundleInput) -> Result<Vec<u8>, EvidenceError> {
         "the witnesses' keys and how many must cosign".into(),
     ));
     if let Some(crl) = &input.crl_der {
-        files.push((names::CRL.into(), crl.clone(), "the issuing CA's CRL (DER)".into()));
+        files.push((
+            names::CRL.into(),
+            crl.clone(),
+            "the issuing CA's CRL (DER)".into(),
+        ));
     }
     if let (Some(text), false) = (&input.later_checkpoint, consistency.is_empty()) {
         files.push((
@@ -397,15 +423,27 @@ pub fn build_bundle(input: &BundleInput) -> Result<Vec<u8>, EvidenceError> {
         witnesses: input.witness_vkeys.len(),
         entries: readme_entries,
     };
-    files.push((names::README.into(), readme_text(&facts).into_bytes(), "how to check each part with standard tools".into()));
+    files.push((
+        names::README.into(),
+        readme_text(&facts).into_bytes(),
+        "how to check each part with standard tools".into(),
+    ));
     let cert = render_certificate(&certificate_data_from(input, &prepared)?);
-    files.push((names::CERTIFICATE.into(), cert.into_bytes(), "the printable evidence certificate (存证证书)".into()));
+    files.push((
+        names::CERTIFICATE.into(),
+        cert.into_bytes(),
+        "the printable evidence certificate (存证证书)".into(),
+    ));
 
     let sums: String = files
         .iter()
         .map(|(p, b, _)| format!("{}  {p}\n", hex::encode(sha256(b))))
         .collect();
-    files.push((names::SUMS.into(), sums.into_bytes(), "sha256sum -c list of the files above".into()));
+    files.push((
+        names::SUMS.into(),
+        sums.into_bytes(),
+        "sha256sum -c list of the files above".into(),
+    ));
 
     let manifest = Manifest {
         format: FORMAT.into(),

@@ -159,7 +159,10 @@ impl Manifest {
         }
         for (i, f) in m.files.iter().enumerate() {
             if m.files[..i].iter().any(|o| o.path == f.path) {
-                return Err(EvidenceError::Manifest(format!("{:?} listed twice", f.path)));
+                return Err(EvidenceError::Manifest(format!(
+                    "{:?} listed twice",
+                    f.path
+                )));
             }
         }
         Ok(m)

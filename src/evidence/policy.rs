@@ -52,7 +52,12 @@ pub fn parse_policy(text: &[u8]) -> Result<WitnessPolicy, EvidenceError> {
                 CosignatureVerifier::from_vkey(key.trim())
                     .map_err(|e| bad(format!("line {}: {e}", n + 1)))?,
             ),
-            _ => return Err(bad(format!("line {}: expected `threshold K` or `witness KEY`", n + 1))),
+            _ => {
+                return Err(bad(format!(
+                    "line {}: expected `threshold K` or `witness KEY`",
+                    n + 1
+                )));
+            }
         }
     }
     let threshold = threshold.ok_or_else(|| bad("no `threshold` line".into()))?;
@@ -80,6 +85,9 @@ mod tests {
         let log = Ed25519Signer::generate("log.example", crate::ledger::ALG_ED25519).unwrap();
         let text = format!("threshold 1\nwitness {}\n", log.verifier().to_vkey());
         assert!(parse_policy(text.as_bytes()).is_err());
-        assert_eq!(parse_policy(b"# none\nthreshold 0\n").unwrap().threshold(), 0);
+        assert_eq!(
+            parse_policy(b"# none\nthreshold 0\n").unwrap().threshold(),
+            0
+        );
     }
 }

@@ -66,7 +66,10 @@ fn para(out: &mut String, text: &str) {
 /// The README text.
 pub fn readme_text(f: &ReadmeFacts) -> String {
     let mut o = String::new();
-    para(&mut o, &format!("notarium evidence bundle — record {}", f.record_id));
+    para(
+        &mut o,
+        &format!("notarium evidence bundle — record {}", f.record_id),
+    );
     para(&mut o, &"=".repeat(70));
     para(
         &mut o,
@@ -86,7 +89,10 @@ anchor: it names the SHA-256 of the document, of the time-stamp token and of the
 certificate, and carries the signature. docs/ledger-format.md of notarium gives its layout.",
     );
     para(&mut o, "");
-    para(&mut o, "Step 1. Every file is intact (digests also listed in manifest.json):");
+    para(
+        &mut o,
+        "Step 1. Every file is intact (digests also listed in manifest.json):",
+    );
     cmd(&mut o, &format!("sha256sum -c {}", names::SUMS));
     for e in &f.entries {
         readme_entry(&mut o, f, e);
@@ -156,7 +162,10 @@ writes\nthe checkpoint's signed message and the log key for step 3:",
     cmd(o, &py);
     para(
         o,
-        &format!("Step 3. The log ({}) signed that checkpoint (Ed25519):", f.origin),
+        &format!(
+            "Step 3. The log ({}) signed that checkpoint (Ed25519):",
+            f.origin
+        ),
     );
     cmd(
         o,
@@ -203,7 +212,10 @@ signed too:",
             );
         }
     }
-    para(o, "Step 4. The time-stamp token (a bare TimeStampToken) covers the document's SHA-256:");
+    para(
+        o,
+        "Step 4. The time-stamp token (a bare TimeStampToken) covers the document's SHA-256:",
+    );
     let data = match &e.document_file {
         Some(doc) => format!("-data {doc}"),
         None => format!("-digest {}", e.document_sha256),
@@ -218,10 +230,22 @@ signed too:",
     );
     cmd(
         o,
-        &format!("openssl ts -reply -in {d}/{} -token_in -text -out {d}/timestamp.txt", names::TOKEN),
+        &format!(
+            "openssl ts -reply -in {d}/{} -token_in -text -out {d}/timestamp.txt",
+            names::TOKEN
+        ),
     );
-    para(o, &format!("   ({d}/timestamp.txt shows the time: {})", format_utc(e.token_time)));
-    para(o, "Step 5. The signer's certificate chains to the notary root and was valid at the time-stamp:");
+    para(
+        o,
+        &format!(
+            "   ({d}/timestamp.txt shows the time: {})",
+            format_utc(e.token_time)
+        ),
+    );
+    para(
+        o,
+        "Step 5. The signer's certificate chains to the notary root and was valid at the time-stamp:",
+    );
     cmd(
         o,
         &format!(
@@ -248,7 +272,10 @@ on a\n   bad signature, so the command looks for its \"verify OK\"):",
         let serial = e.serial_hex.to_ascii_uppercase();
         match e.revoked_at {
             None => {
-                para(o, "   and does not list the certificate (serial number below):");
+                para(
+                    o,
+                    "   and does not list the certificate (serial number below):",
+                );
                 cmd(
                     o,
                     &format!(
@@ -282,7 +309,10 @@ on a\n   bad signature, so the command looks for its \"verify OK\"):",
             }
         }
     }
-    para(o, "Step 6. The organisation's signature (DER ECDSA P-256 over the document's SHA-256):");
+    para(
+        o,
+        "Step 6. The organisation's signature (DER ECDSA P-256 over the document's SHA-256):",
+    );
     cmd(
         o,
         &format!(

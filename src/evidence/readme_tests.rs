@@ -48,6 +48,9 @@ fn failures(files: &BTreeMap<String, Vec<u8>>) -> Vec<String> {
         .collect()
 }
 
+/// The unzipped bundle: path to contents.
+type Files = BTreeMap<String, Vec<u8>>;
+
 fn files_of(fx: &Fixture) -> BTreeMap<String, Vec<u8>> {
     read_zip(&fx.zip(), &ZipLimits::default()).unwrap()
 }
@@ -71,7 +74,10 @@ fn every_readme_command_succeeds_on_a_genuine_bundle() {
         "python3 check_proof.py entries/1/entry.bin",
         "openssl crl -inform DER -in crl.der -noout -CAfile",
     ] {
-        assert!(cmds.iter().any(|c| c.contains(needle)), "no command with {needle:?}");
+        assert!(
+            cmds.iter().any(|c| c.contains(needle)),
+            "no command with {needle:?}"
+        );
     }
     let dir = unzip(&files);
     for c in &cmds {
@@ -99,7 +105,7 @@ fn readme_commands_for_a_bundle_without_the_document_and_with_a_later_revocation
 fn readme_commands_fail_on_altered_parts() {
     let fx = Fixture::new();
     let genuine = files_of(&fx);
-    let check = |what: &str, f: &dyn Fn(&mut BTreeMap<String, Vec<u8>>), must_fail: &[&str]| {
+    let check = |what: &str, f: &dyn Fn(&mut Files), must_fail: &[&str]| {
         let mut files = genuine.clone();
         f(&mut files);
         let failed = failures(&files);
@@ -138,12 +144,19 @@ fn readme_commands_fail_on_altered_parts() {
     check(
         "token",
         &token,
-        &["sha256sum -c", "python3 check_proof.py entries/0/", "openssl ts -verify -in entries/0/"],
+        &[
+            "sha256sum -c",
+            "python3 check_proof.py entries/0/",
+            "openssl ts -verify -in entries/0/",
+        ],
     );
     check(
         "signature",
         &flip("entries/0/signature.der", 60),
-        &["python3 check_proof.py entries/0/", "openssl dgst -sha256 -verify entries/0/"],
+        &[
+            "python3 check_proof.py entries/0/",
+            "openssl dgst -sha256 -verify entries/0/",
+        ],
     );
     check(
         "entry",
@@ -154,19 +167,31 @@ fn readme_commands_fail_on_altered_parts() {
     let proof_hash = |files: &mut BTreeMap<String, Vec<u8>>| {
         let text = String::from_utf8(files["entries/0/proof.tlog-proof"].clone()).unwrap();
         let line = text.lines().nth(2).unwrap().to_owned();
-        let forged = format!("{}{}", if line.starts_with('A') { "B" } else { "A" }, &line[1..]);
+        let forged = format!(
+            "{}{}",
+            if line.starts_with('A') { "B" } else { "A" },
+            &line[1..]
+        );
         let text = text.replacen(&line, &forged, 1);
         files.insert("entries/0/proof.tlog-proof".into(), text.into_bytes());
         files.remove("SHA256SUMS");
         files.insert("SHA256SUMS".into(), Vec::new());
     };
-    check("proof hash", &proof_hash, &["python3 check_proof.py entries/0/"]);
+    check(
+        "proof hash",
+        &proof_hash,
+        &["python3 check_proof.py entries/0/"],
+    );
     // A witness cosignature: its openssl check fails.
     let cosig = |files: &mut BTreeMap<String, Vec<u8>>| {
         use base64::Engine;
         let b64 = base64::engine::general_purpose::STANDARD;
         let text = String::from_utf8(files["entries/0/proof.tlog-proof"].clone()).unwrap();
-        let line = text.lines().find(|l| l.contains(" w2.test ")).unwrap().to_owned();
+        let line = text
+            .lines()
+            .find(|l| l.contains(" w2.test "))
+            .unwrap()
+            .to_owned();
         let (head, sig) = line.rsplit_once(' ').unwrap();
         let mut raw = b64.decode(sig).unwrap();
         raw[20] ^= 1;
@@ -183,7 +208,10 @@ fn readme_commands_fail_on_altered_parts() {
     check(
         "certificate",
         &cert,
-        &["python3 check_proof.py entries/0/", "openssl dgst -sha256 -verify entries/0/"],
+        &[
+            "python3 check_proof.py entries/0/",
+            "openssl dgst -sha256 -verify entries/0/",
+        ],
     );
     // A certificate from another notary: openssl verify refuses the chain.
     let other = crate::identity::pki::NotaryPki::generate().unwrap();
@@ -196,7 +224,11 @@ fn readme_commands_fail_on_altered_parts() {
     let crl = |files: &mut BTreeMap<String, Vec<u8>>| {
         files.insert("crl.der".into(), other.crl(1, &[]).unwrap());
     };
-    check("crl", &crl, &["openssl crl -inform DER -in crl.der -noout -CAfile entries/0/"]);
+    check(
+        "crl",
+        &crl,
+        &["openssl crl -inform DER -in crl.der -noout -CAfile entries/0/"],
+    );
 }
 
 #[test]
@@ -205,4 +237,52 @@ fn readme_for_a_revocation_before_the_time_stamp_says_so() {
     let files = files_of(&fx);
     let readme = String::from_utf8(files["README.txt"].clone()).unwrap();
     assert!(readme.contains("AT OR BEFORE the time-stamp: the signature is NOT valid"));
+}
+
+/// The bundle's Python checker agrees with the transparency-dev Merkle vectors (inclusion and
+/// consistency, valid and invalid), independently of the Rust implementation.
+#[test]
+fn python_checker_agrees_with_merkle_vectors() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let harness = r#"
+import base64, glob, json, os, sys
+sys.path.insert(0, sys.argv[1])
+import check_proof as c
+b = lambda s: base64.b64decode(s) if s else b""
+n = bad = 0
+for path in glob.glob(os.path.join(sys.argv[2], "inclusion", "*", "*.json")):
+    v = json.load(open(path))
+    try:
+        ok = c.root_from_inclusion(v["leafIdx"], v["treeSize"], b(v["leafHash"]),
+                                   [b(h) for h in v["proof"] or []]) == b(v["root"])
+    except SystemExit:
+        ok = False
+    n += 1
+    if ok == v["wantErr"]:
+        bad += 1; print("MISMATCH", path)
+for path in glob.glob(os.path.join(sys.argv[2], "consistency", "*", "*.json")):
+    v = json.load(open(path))
+    ok = c.check_consistency(v["size1"], v["size2"], b(v["root1"]), b(v["root2"]),
+                             [b(h) for h in v["proof"] or []])
+    n += 1
+    if ok == v["wantErr"]:
+        bad += 1; print("MISMATCH", path)
+print("VECTORS", n, "MISMATCHES", bad)
+sys.exit(1 if bad or n < 150 else 0)
+"#;
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(harness)
+        .arg(root.join("templates"))
+        .arg(root.join("tests/data/merkle"))
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("MISMATCHES 0"), "{text}");
 }

@@ -119,7 +119,8 @@ fn trust(files: &BTreeMap<String, Vec<u8>>, opts: &VerifyOptions, report: &mut R
                 .get(names::LOG_KEY)
                 .ok_or_else(|| "the bundle has no log.vkey".to_owned())
                 .and_then(|b| {
-                    let s = std::str::from_utf8(b).map_err(|_| "log.vkey is not text".to_owned())?;
+                    let s =
+                        std::str::from_utf8(b).map_err(|_| "log.vkey is not text".to_owned())?;
                     Ed25519Verifier::from_vkey(s.trim()).map_err(|e| format!("log key: {e}"))
                 })
         }
@@ -143,11 +144,7 @@ fn trust(files: &BTreeMap<String, Vec<u8>>, opts: &VerifyOptions, report: &mut R
             taken.join(", ").to_uppercase()
         ));
     }
-    Trust {
-        roots,
-        log,
-        policy,
-    }
+    Trust { roots, log, policy }
 }
 
 /// Verifies a bundle. Never fails: every problem is a check in the report.
@@ -182,7 +179,15 @@ pub fn verify_bundle(zip: &[u8], opts: &VerifyOptions) -> Report {
     let mut facts = Vec::new();
     let mut n = 0;
     while let Some(entry_bytes) = files.get(&entry_path(n, names::ENTRY)) {
-        facts.push(check_entry(n, entry_bytes, &files, &manifest, &trust, opts, &mut report));
+        facts.push(check_entry(
+            n,
+            entry_bytes,
+            &files,
+            &manifest,
+            &trust,
+            opts,
+            &mut report,
+        ));
         n += 1;
     }
     if n == 0 {
@@ -222,10 +227,19 @@ fn check_hashes(files: &BTreeMap<String, Vec<u8>>, manifest: &Manifest, report: 
             "manifest",
             None,
             Status::Pass,
-            format!("all {} files match the manifest's SHA-256", manifest.files.len()),
+            format!(
+                "all {} files match the manifest's SHA-256",
+                manifest.files.len()
+            ),
         );
     } else {
-        report.push("manifest/hashes", "manifest", None, Status::Fail, problems.join("; "));
+        report.push(
+            "manifest/hashes",
+            "manifest",
+            None,
+            Status::Fail,
+            problems.join("; "),
+        );
     }
 }
 
@@ -254,7 +268,13 @@ fn check_entry(
     let entry = match Entry::decode(bytes) {
         Ok(e) => e,
         Err(e) => {
-            report.push(id("entry"), "entry", Some(n), Status::Fail, format!("entry.bin: {e}"));
+            report.push(
+                id("entry"),
+                "entry",
+                Some(n),
+                Status::Fail,
+                format!("entry.bin: {e}"),
+            );
             return facts;
         }
     };
@@ -427,7 +447,13 @@ fn check_timestamp(
             return None;
         }
         None => {
-            report.push(id, "timestamp", Some(n), Status::Fail, "timestamp.tsr is missing");
+            report.push(
+                id,
+                "timestamp",
+                Some(n),
+                Status::Fail,
+                "timestamp.tsr is missing",
+            );
             return None;
         }
     };
@@ -484,14 +510,26 @@ fn check_certificate_at(
     let rev_id = format!("entries/{n}/revocation");
     let Some(cert) = cert else {
         // Already reported by the signature check.
-        report.push(rev_id, "revocation", Some(n), Status::CannotCheck, "no usable certificate");
+        report.push(
+            rev_id,
+            "revocation",
+            Some(n),
+            Status::CannotCheck,
+            "no usable certificate",
+        );
         return;
     };
     let roots = match &trust.roots {
         Ok(r) => r,
         Err(e) => {
             report.push(id, "certificate", Some(n), Status::CannotCheck, e.clone());
-            report.push(rev_id, "revocation", Some(n), Status::CannotCheck, e.clone());
+            report.push(
+                rev_id,
+                "revocation",
+                Some(n),
+                Status::CannotCheck,
+                e.clone(),
+            );
             return;
         }
     };
@@ -530,7 +568,13 @@ fn check_certificate_at(
             }
         };
     let Some(crl) = files.get(names::CRL) else {
-        report.push(rev_id, "revocation", Some(n), Status::CannotCheck, "the bundle has no CRL");
+        report.push(
+            rev_id,
+            "revocation",
+            Some(n),
+            Status::CannotCheck,
+            "the bundle has no CRL",
+        );
         return;
     };
     // Only CAs just proven to chain to a trusted root may vouch for the CRL.
@@ -636,7 +680,13 @@ fn check_log(
             }
             Err(e) => report.push(inc_id, "inclusion", Some(n), Status::Fail, e.to_string()),
         },
-        None => report.push(inc_id, "inclusion", Some(n), Status::Fail, "the checkpoint does not parse"),
+        None => report.push(
+            inc_id,
+            "inclusion",
+            Some(n),
+            Status::Fail,
+            "the checkpoint does not parse",
+        ),
     }
     let now = u64::try_from(opts.now.unix_timestamp()).ok();
     match (&trust.policy, Note::parse(proof.checkpoint.as_bytes())) {
@@ -652,7 +702,10 @@ fn check_log(
                     "cosigned by {} of the {} required: {}",
                     w.len(),
                     policy.threshold(),
-                    w.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+                    w.iter()
+                        .map(|c| c.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             ),
             Err(e) => report.push(wit_id, "witnesses", Some(n), Status::Fail, e.to_string()),
@@ -704,8 +757,7 @@ fn check_consistency(
         .get(names::LATER_CHECKPOINT)
         .ok_or_else(|| "checkpoint-later.txt is missing".to_owned())
         .and_then(|b| {
-            Checkpoint::open(b, log.name(), log)
-                .map_err(|e| format!("later checkpoint: {e}"))
+            Checkpoint::open(b, log.name(), log).map_err(|e| format!("later checkpoint: {e}"))
         });
     let (later, note) = match later {
         Ok(x) => x,
@@ -732,7 +784,13 @@ fn check_consistency(
         Ok(p) => match p.check(&note, u64::try_from(opts.now.unix_timestamp()).ok()) {
             Ok(w) => format!(", cosigned by {}", w.len()),
             Err(e) => {
-                report.push(id, "consistency", Some(n), Status::Fail, format!("later checkpoint: {e}"));
+                report.push(
+                    id,
+                    "consistency",
+                    Some(n),
+                    Status::Fail,
+                    format!("later checkpoint: {e}"),
+                );
                 return;
             }
         },
@@ -775,7 +833,9 @@ fn parse_consistency(json: &[u8], n: usize) -> Result<Option<(u64, u64, Vec<Hash
         .iter()
         .take(crate::ledger::MAX_PROOF_LEN + 1)
         .map(|h| {
-            let raw = STANDARD.decode(h.as_str().ok_or_else(bad)?).map_err(|_| bad())?;
+            let raw = STANDARD
+                .decode(h.as_str().ok_or_else(bad)?)
+                .map_err(|_| bad())?;
             Hash::try_from(raw.as_slice()).map_err(|_| bad())
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -783,7 +843,12 @@ fn parse_consistency(json: &[u8], n: usize) -> Result<Option<(u64, u64, Vec<Hash
 }
 
 /// The caller's document against the record.
-fn check_document(facts: &[EntryFacts], manifest: &Manifest, opts: &VerifyOptions, report: &mut Report) {
+fn check_document(
+    facts: &[EntryFacts],
+    manifest: &Manifest,
+    opts: &VerifyOptions,
+    report: &mut Report,
+) {
     let Some(doc) = &opts.document else {
         return;
     };
@@ -795,7 +860,10 @@ fn check_document(facts: &[EntryFacts], manifest: &Manifest, opts: &VerifyOption
             "document",
             None,
             Status::Pass,
-            format!("the given document's SHA-256 {} is the record's", hex::encode(digest)),
+            format!(
+                "the given document's SHA-256 {} is the record's",
+                hex::encode(digest)
+            ),
         ),
         Some(e) => report.push(
             "document",
@@ -883,7 +951,9 @@ fn check_summary(facts: &[EntryFacts], manifest: &Manifest, report: &mut Report)
             && f.log_index.is_none_or(|x| x == m.log_index)
             && time_eq(&m.token_time, f.token_time);
         if !same {
-            problems.push(format!("entry {i}'s summary differs from the verified entry"));
+            problems.push(format!(
+                "entry {i}'s summary differs from the verified entry"
+            ));
         }
     }
     if problems.is_empty() {
@@ -895,6 +965,12 @@ fn check_summary(facts: &[EntryFacts], manifest: &Manifest, report: &mut Report)
             "the record summary agrees with the verified entries, proofs and tokens",
         );
     } else {
-        report.push("manifest/summary", "manifest", None, Status::Fail, problems.join("; "));
+        report.push(
+            "manifest/summary",
+            "manifest",
+            None,
+            Status::Fail,
+            problems.join("; "),
+        );
     }
 }

@@ -145,11 +145,21 @@ fn trust_must_come_from_the_caller_or_be_flagged() {
         .with_status(Status::CannotCheck)
         .map(|c| c.part.as_str())
         .collect();
-    for part in ["timestamp", "certificate", "checkpoint", "witnesses", "consistency"] {
+    for part in [
+        "timestamp",
+        "certificate",
+        "checkpoint",
+        "witnesses",
+        "consistency",
+    ] {
         assert!(cannot.contains(&part), "{part}: {cannot:?}");
     }
     // Pure math needs no trust: the signature and the inclusion still pass.
-    assert!(bare.checks.iter().any(|c| c.id == "entries/0/signature" && c.status == Status::Pass));
+    assert!(
+        bare.checks
+            .iter()
+            .any(|c| c.id == "entries/0/signature" && c.status == Status::Pass)
+    );
 
     let mut opts = VerifyOptions::new(now);
     opts.trust_bundle_roots = true;
@@ -175,7 +185,11 @@ fn trust_must_come_from_the_caller_or_be_flagged() {
             .verifier()
             .to_vkey(),
     );
-    assert_fails(&verify_bundle(&zip, &opts), "entries/0/checkpoint", "checkpoint");
+    assert_fails(
+        &verify_bundle(&zip, &opts),
+        "entries/0/checkpoint",
+        "checkpoint",
+    );
 }
 
 #[test]
@@ -219,7 +233,11 @@ fn altered_entry_fails() {
     let bad = tamper(&zip, true, |f| {
         f.insert("entries/0/entry.bin".into(), vec![9, 9, 9]);
     });
-    assert_fails(&verify_bundle(&bad, &fx.options()), "entries/0/entry", "entry");
+    assert_fails(
+        &verify_bundle(&bad, &fx.options()),
+        "entries/0/entry",
+        "entry",
+    );
 }
 
 #[test]
@@ -231,13 +249,21 @@ fn altered_token_fails() {
         let n = t.len();
         t[n / 2] ^= 0x01;
     });
-    assert_fails(&verify_bundle(&bad, &fx.options()), "entries/0/timestamp", "timestamp");
+    assert_fails(
+        &verify_bundle(&bad, &fx.options()),
+        "entries/0/timestamp",
+        "timestamp",
+    );
     // Swapping in the credit note's (valid) token is caught too.
     let bad = tamper(&zip, true, |f| {
         let other = f["entries/1/timestamp.tsr"].clone();
         f.insert("entries/0/timestamp.tsr".into(), other);
     });
-    assert_fails(&verify_bundle(&bad, &fx.options()), "entries/0/timestamp", "timestamp");
+    assert_fails(
+        &verify_bundle(&bad, &fx.options()),
+        "entries/0/timestamp",
+        "timestamp",
+    );
 }
 
 #[test]
@@ -257,7 +283,11 @@ fn altered_proof_checkpoint_and_cosignature_fail() {
     let bad = tamper(&zip, true, |f| {
         replace(f, "entries/0/proof.tlog-proof", &h, &b64.encode(other));
     });
-    assert_fails(&verify_bundle(&bad, &fx.options()), "entries/0/inclusion", "inclusion");
+    assert_fails(
+        &verify_bundle(&bad, &fx.options()),
+        "entries/0/inclusion",
+        "inclusion",
+    );
 
     // The checkpoint's root: the log's signature no longer holds.
     let (_, cp_body) = proof_text.split_once("\n\n").unwrap();
@@ -265,9 +295,18 @@ fn altered_proof_checkpoint_and_cosignature_fail() {
     let mut root = b64.decode(&root_line).unwrap();
     root[0] ^= 1;
     let bad = tamper(&zip, true, |f| {
-        replace(f, "entries/0/proof.tlog-proof", &root_line, &b64.encode(&root));
+        replace(
+            f,
+            "entries/0/proof.tlog-proof",
+            &root_line,
+            &b64.encode(&root),
+        );
     });
-    assert_fails(&verify_bundle(&bad, &fx.options()), "entries/0/checkpoint", "checkpoint");
+    assert_fails(
+        &verify_bundle(&bad, &fx.options()),
+        "entries/0/checkpoint",
+        "checkpoint",
+    );
 
     // A witness cosignature line.
     let sig_line = cp_body
@@ -283,7 +322,11 @@ fn altered_proof_checkpoint_and_cosignature_fail() {
     let bad = tamper(&zip, true, |f| {
         replace(f, "entries/0/proof.tlog-proof", &sig_line, &forged);
     });
-    assert_fails(&verify_bundle(&bad, &fx.options()), "entries/0/witnesses", "witnesses");
+    assert_fails(
+        &verify_bundle(&bad, &fx.options()),
+        "entries/0/witnesses",
+        "witnesses",
+    );
 
     // The later checkpoint: consistency fails.
     let bad = tamper(&zip, true, |f| {
@@ -291,7 +334,11 @@ fn altered_proof_checkpoint_and_cosignature_fail() {
         let line = later.lines().nth(1).unwrap().to_owned();
         replace(f, "checkpoint-later.txt", &format!("\n{line}\n"), "\n12\n");
     });
-    assert_fails(&verify_bundle(&bad, &fx.options()), "entries/0/consistency", "consistency");
+    assert_fails(
+        &verify_bundle(&bad, &fx.options()),
+        "entries/0/consistency",
+        "consistency",
+    );
     // A consistency hash.
     let bad = tamper(&zip, true, |f| {
         let json = String::from_utf8(f["consistency.json"].clone()).unwrap();
@@ -301,7 +348,11 @@ fn altered_proof_checkpoint_and_cosignature_fail() {
         raw[0] ^= 1;
         replace(f, "consistency.json", &h, &b64.encode(&raw));
     });
-    assert_fails(&verify_bundle(&bad, &fx.options()), "entries/0/consistency", "consistency");
+    assert_fails(
+        &verify_bundle(&bad, &fx.options()),
+        "entries/0/consistency",
+        "consistency",
+    );
 }
 
 #[test]
@@ -329,14 +380,22 @@ fn altered_certificate_and_signature_fail() {
             crate::identity::pki::pem_cert(&other.der).into_bytes(),
         );
     });
-    assert_fails(&verify_bundle(&bad, &fx.options()), "entries/0/certificate", "certificate");
+    assert_fails(
+        &verify_bundle(&bad, &fx.options()),
+        "entries/0/certificate",
+        "certificate",
+    );
 
     let bad = tamper(&zip, true, |f| {
         let s = f.get_mut("entries/0/signature.der").unwrap();
         let n = s.len();
         s[n - 1] ^= 1;
     });
-    assert_fails(&verify_bundle(&bad, &fx.options()), "entries/0/signature", "signature");
+    assert_fails(
+        &verify_bundle(&bad, &fx.options()),
+        "entries/0/signature",
+        "signature",
+    );
 
     // The chain file replaced by a forged issuing CA of the same name.
     let forged = crate::identity::pki::NotaryPki::generate().unwrap();
@@ -357,18 +416,30 @@ fn altered_manifest_fails() {
     let bad = tamper(&zip, false, |f| {
         replace(f, "manifest.json", "\"log_index\": 5", "\"log_index\": 6");
     });
-    assert_fails(&verify_bundle(&bad, &fx.options()), "manifest/summary", "manifest");
+    assert_fails(
+        &verify_bundle(&bad, &fx.options()),
+        "manifest/summary",
+        "manifest",
+    );
     let bad = tamper(&zip, false, |f| {
         let m = Manifest::parse(&f["manifest.json"]).unwrap();
         let sums = m.digest_of("SHA256SUMS").unwrap().to_owned();
         replace(f, "manifest.json", &sums, &"0".repeat(64));
     });
-    assert_fails(&verify_bundle(&bad, &fx.options()), "manifest/hashes", "manifest");
+    assert_fails(
+        &verify_bundle(&bad, &fx.options()),
+        "manifest/hashes",
+        "manifest",
+    );
     // An extra file the manifest does not list.
     let bad = tamper(&zip, false, |f| {
         f.insert("extra.txt".into(), b"hi".to_vec());
     });
-    assert_fails(&verify_bundle(&bad, &fx.options()), "manifest/hashes", "manifest");
+    assert_fails(
+        &verify_bundle(&bad, &fx.options()),
+        "manifest/hashes",
+        "manifest",
+    );
     // No manifest: not a bundle, cannot check.
     let bad = tamper(&zip, false, |f| {
         f.remove("manifest.json");
@@ -383,8 +454,16 @@ fn revocation_counts_from_its_time() {
     let fx = Fixture::with_revocation(Some(Duration::hours(1)));
     let r = verify_bundle(&fx.zip(), &fx.options());
     assert_eq!(r.verdict(), Verdict::Verified, "{}", r.to_text());
-    let rev = r.checks.iter().find(|c| c.id == "entries/0/revocation").unwrap();
-    assert!(rev.reason.contains("after the time-stamp"), "{}", rev.reason);
+    let rev = r
+        .checks
+        .iter()
+        .find(|c| c.id == "entries/0/revocation")
+        .unwrap();
+    assert!(
+        rev.reason.contains("after the time-stamp"),
+        "{}",
+        rev.reason
+    );
     // Revoked a minute before it: the signature is not valid.
     let fx = Fixture::with_revocation(Some(-Duration::minutes(1)));
     let r = verify_bundle(&fx.zip(), &fx.options());
@@ -395,7 +474,11 @@ fn revocation_counts_from_its_time() {
     let bad = tamper(&fx.zip(), true, |f| {
         f.insert("crl.der".into(), other.crl(1, &[]).unwrap());
     });
-    assert_fails(&verify_bundle(&bad, &fx.options()), "entries/0/revocation", "revocation");
+    assert_fails(
+        &verify_bundle(&bad, &fx.options()),
+        "entries/0/revocation",
+        "revocation",
+    );
 }
 
 #[test]

@@ -157,7 +157,10 @@ fn check_sizes(
     limits: &ZipLimits,
 ) -> Result<(), EvidenceError> {
     if size > limits.max_member_bytes {
-        return Err(limit(format!("{name} inflates beyond {} bytes", limits.max_member_bytes)));
+        return Err(limit(format!(
+            "{name} inflates beyond {} bytes",
+            limits.max_member_bytes
+        )));
     }
     if total.saturating_add(size) > limits.max_total_bytes {
         return Err(limit(format!(
@@ -185,8 +188,11 @@ mod tests {
     fn zip_raw(files: &[(&str, &[u8])], method: CompressionMethod) -> Vec<u8> {
         let mut z = ZipWriter::new(Cursor::new(Vec::new()));
         for (name, data) in files {
-            z.start_file(*name, SimpleFileOptions::default().compression_method(method))
-                .unwrap();
+            z.start_file(
+                *name,
+                SimpleFileOptions::default().compression_method(method),
+            )
+            .unwrap();
             z.write_all(data).unwrap();
         }
         z.finish().unwrap().into_inner()
@@ -194,7 +200,12 @@ mod tests {
 
     #[test]
     fn names_are_checked() {
-        for ok in ["manifest.json", "entries/0/entry.bin", "document.xml", "a-b_c.D"] {
+        for ok in [
+            "manifest.json",
+            "entries/0/entry.bin",
+            "document.xml",
+            "a-b_c.D",
+        ] {
             assert!(check_member_name(ok).is_ok(), "{ok}");
         }
         for bad in [
@@ -224,7 +235,10 @@ mod tests {
             read_zip(&z, &ZipLimits::default()),
             Err(EvidenceError::BadMemberName(_))
         ));
-        let z = zip_raw(&[("a.txt", b"1"), ("A.TXT", b"2")], CompressionMethod::Stored);
+        let z = zip_raw(
+            &[("a.txt", b"1"), ("A.TXT", b"2")],
+            CompressionMethod::Stored,
+        );
         assert!(matches!(
             read_zip(&z, &ZipLimits::default()),
             Err(EvidenceError::BadMemberName(_))
@@ -261,7 +275,10 @@ mod tests {
         // A header that lies (claims 10 bytes) still stops at the cap: see below.
 
         // A 1 MiB member of zeros: over the ratio even though under the size cap.
-        let z = zip_raw(&[("z.bin", &vec![0u8; 1 << 20])], CompressionMethod::Deflated);
+        let z = zip_raw(
+            &[("z.bin", &vec![0u8; 1 << 20])],
+            CompressionMethod::Deflated,
+        );
         let e = read_zip(&z, &ZipLimits::default()).unwrap_err();
         assert!(e.to_string().contains("compresses"), "{e}");
 
