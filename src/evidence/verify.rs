@@ -291,39 +291,45 @@ fn check_entry(
         ),
     );
 
-    // The entry's document, where one is at hand: the caller's, else the bundle's.
-    let given = opts
-        .document
-        .as_deref()
-        .filter(|d| sha256(d) == entry.document_sha256);
-    let in_bundle = manifest
+    // Every copy of the entry's document in the bundle, found by name rather than through the
+    // (unsigned) manifest: `entries/<n>/document.*`, and `document.*` for entry 0. The
+    // caller's copy is checked against the record once, in `check_document`.
+    let own = format!("entries/{n}/document.");
+    let copies = files
+        .iter()
+        .filter(|(p, _)| p.starts_with(&own) || (n == 0 && p.starts_with("document.")));
+    for (path, b) in copies {
+        if sha256(b) == entry.document_sha256 {
+            report.push(
+                id("document"),
+                "document",
+                Some(n),
+                Status::Pass,
+                format!("{path} is the document the entry names"),
+            );
+        } else {
+            report.push(
+                id("document"),
+                "document",
+                Some(n),
+                Status::Fail,
+                format!("{path} is not the document the entry names (SHA-256 differs)"),
+            );
+        }
+    }
+    if let Some(p) = manifest
         .entries
         .get(n)
         .and_then(|m| m.document_file.as_ref())
-        .and_then(|p| files.get(p).map(|b| (p.clone(), b)));
-    match (given, in_bundle) {
-        (Some(_), _) => report.push(
-            id("document"),
-            "document",
-            Some(n),
-            Status::Pass,
-            "the given document is the one the entry names",
-        ),
-        (None, Some((path, b))) if sha256(b) == entry.document_sha256 => report.push(
-            id("document"),
-            "document",
-            Some(n),
-            Status::Pass,
-            format!("{path} is the document the entry names"),
-        ),
-        (None, Some((path, _))) => report.push(
+        && !files.contains_key(p)
+    {
+        report.push(
             id("document"),
             "document",
             Some(n),
             Status::Fail,
-            format!("{path} is not the document the entry names (SHA-256 differs)"),
-        ),
-        (None, None) => {}
+            format!("{p} is named by the manifest but missing"),
+        );
     }
 
     let cert = check_signature(n, &entry, files, report);
@@ -699,7 +705,7 @@ fn check_log(
                 Some(n),
                 Status::Pass,
                 format!(
-                    "cosigned by {} of the {} required: {}",
+                    "cosigned by {} witness(es), {} required: {}",
                     w.len(),
                     policy.threshold(),
                     w.iter()

@@ -529,3 +529,126 @@ fn builder_refuses_inconsistent_input() {
     input.entries.clear();
     assert!(super::build_bundle(&input).is_err());
 }
+
+mod fuzz {
+    use std::sync::OnceLock;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// One genuine bundle and its options, made once for all cases.
+    fn genuine() -> &'static (Vec<u8>, VerifyOptions) {
+        static G: OnceLock<(Vec<u8>, VerifyOptions)> = OnceLock::new();
+        G.get_or_init(|| {
+            let fx = Fixture::new();
+            (fx.zip(), fx.options())
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        /// Random byte flips and truncation of the zip itself: never a panic, never "verified".
+        #[test]
+        fn mutated_zip_never_panics(
+            flips in proptest::collection::vec((any::<usize>(), 1u8..), 1..6),
+            cut in 0usize..64,
+        ) {
+            let (zip, opts) = genuine();
+            let mut z = zip.clone();
+            for (at, v) in flips {
+                let n = z.len();
+                z[at % n] ^= v;
+            }
+            let keep = z.len() - cut.min(z.len());
+            z.truncate(keep);
+            let r = verify_bundle(&z, opts);
+            // A flip may land in unused bytes (e.g. a zip comment or a timestamp) and change
+            // nothing the verifier reads; what it must never do is panic or pass a changed
+            // member.
+            prop_assert!(r.verdict() != Verdict::Verified || read_zip(&z, &ZipLimits::default())
+                .map(|f| f == read_zip(zip, &ZipLimits::default()).unwrap())
+                .unwrap_or(false));
+        }
+
+        /// Random changes inside one member (manifest fixed up): never a panic, never
+        /// "verified".
+        #[test]
+        fn mutated_member_is_never_verified(
+            member in 0usize..64,
+            flips in proptest::collection::vec((any::<usize>(), 1u8..), 1..4),
+            cut in 0usize..8,
+        ) {
+            let (zip, opts) = genuine();
+            let mut chosen = String::new();
+            let bad = tamper(zip, true, |f| {
+                let names: Vec<String> = f
+                    .keys()
+                    .filter(|k| {
+                        // Files the verifier does not use: README, page, checker, SHA256SUMS,
+                        // and the trust copies (not trusted without --trust-bundle-roots).
+                        ![
+                            "README.txt", "certificate.html", "check_proof.py", "SHA256SUMS",
+                            "manifest.json", "roots.pem", "log.vkey", "witness-policy.txt",
+                        ]
+                        .contains(&k.as_str())
+                    })
+                    .cloned()
+                    .collect();
+                chosen = names[member % names.len()].clone();
+                let b = f.get_mut(&chosen).unwrap();
+                for (at, v) in &flips {
+                    if !b.is_empty() {
+                        let n = b.len();
+                        b[at % n] ^= v;
+                    }
+                }
+                let keep = b.len() - cut.min(b.len());
+                b.truncate(keep);
+            });
+            let r = verify_bundle(&bad, opts);
+            if r.verdict() == Verdict::Verified {
+                // Only a change that means the same may pass: JSON whitespace, PEM line breaks.
+                let before = &read_zip(zip, &ZipLimits::default()).unwrap()[&chosen];
+                let after = &read_zip(&bad, &ZipLimits::default()).unwrap()[&chosen];
+                let same = if chosen.ends_with(".json") {
+                    serde_json::from_slice::<serde_json::Value>(before).ok()
+                        == serde_json::from_slice::<serde_json::Value>(after).ok()
+                } else if chosen.ends_with(".pem") {
+                    pem::parse_many(before).ok() == pem::parse_many(after).ok()
+                } else {
+                    false
+                };
+                prop_assert!(same, "{} altered, yet verified:\n{}", chosen, r.to_text());
+            }
+        }
+    }
+}
+
+#[test]
+fn altered_document_copy_fails_even_when_the_caller_has_the_right_one() {
+    let fx = Fixture::new();
+    let zip = fx.zip();
+    // A forger alters the bundle's copy and drops it from the manifest's entry summary.
+    let bad = tamper(&zip, true, |f| {
+        let d = f.get_mut("entries/1/document.xml").unwrap();
+        d[3] ^= 1;
+        replace(
+            f,
+            "manifest.json",
+            "\"document_file\": \"entries/1/document.xml\"",
+            "\"document_file\": null",
+        );
+    });
+    let r = verify_bundle(&bad, &fx.options());
+    assert_fails(&r, "entries/1/document", "document");
+    let bad = tamper(&zip, true, |f| {
+        f.get_mut("document.xml").unwrap()[3] ^= 1;
+    });
+    assert_fails(
+        &verify_bundle(&bad, &fx.options()),
+        "entries/0/document",
+        "document",
+    );
+}
