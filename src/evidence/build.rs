@@ -126,7 +126,10 @@ fn prepare(input: &BundleInput) -> Result<Vec<Prepared>, EvidenceError> {
             document_file,
         });
     }
-    let first = &out[0].entry;
+    let first = &out
+        .first()
+        .ok_or_else(|| bad("a bundle needs at least one entry"))?
+        .entry;
     if first.record_id != *input.record.id.as_bytes() {
         return Err(bad("the first entry is not the record's"));
     }
@@ -271,6 +274,9 @@ fn crl_revocation(crl: &[u8], serial: &[u8]) -> Option<OffsetDateTime> {
 /// certificate, token, document, record); [`EvidenceError::ZipWrite`].
 pub fn build_bundle(input: &BundleInput) -> Result<Vec<u8>, EvidenceError> {
     let prepared = prepare(input)?;
+    let (Some(first), Some(first_input)) = (prepared.first(), input.entries.first()) else {
+        return Err(bad("a bundle needs at least one entry"));
+    };
     let origin = log_origin(input)?;
     for k in &input.witness_vkeys {
         crate::ledger::CosignatureVerifier::from_vkey(k.trim())
@@ -282,7 +288,7 @@ pub fn build_bundle(input: &BundleInput) -> Result<Vec<u8>, EvidenceError> {
 
     // (path, bytes, description), in the order they go into the zip.
     let mut files: Vec<(String, Vec<u8>, String)> = Vec::new();
-    if let (Some(doc), Some(name)) = (&input.document, prepared[0].document_file.as_ref()) {
+    if let (Some(doc), Some(name)) = (&input.document, first.document_file.as_ref()) {
         files.push((
             name.clone(),
             doc.bytes.clone(),
@@ -454,9 +460,9 @@ pub fn build_bundle(input: &BundleInput) -> Result<Vec<u8>, EvidenceError> {
             org_id: input.record.org_id.to_string(),
             org_name: input.record.org_name.clone(),
             document_sha256: hex::encode(input.record.document_sha256),
-            document_file: prepared[0].document_file.clone(),
-            log_index: prepared[0].proof.index,
-            token_time: rfc3339(input.entries[0].token_time),
+            document_file: first.document_file.clone(),
+            log_index: first.proof.index,
+            token_time: rfc3339(first_input.token_time),
         },
         log: ManifestLog {
             origin,

@@ -980,3 +980,65 @@ fn check_summary(facts: &[EntryFacts], manifest: &Manifest, report: &mut Report)
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::{EntryKind, Signer};
+
+    fn entry(record: u8, refers: Option<u8>) -> EntryFacts {
+        EntryFacts {
+            entry: Some(Entry {
+                kind: if refers.is_some() {
+                    EntryKind::InvoiceStatus
+                } else {
+                    EntryKind::Invoice
+                },
+                record_id: [record; 16],
+                org_id: [1; 16],
+                cert_fingerprint: [2; 32],
+                document_sha256: [3; 32],
+                canonical_sha256: None,
+                signer: Signer::Org,
+                signature: vec![],
+                token_sha256: [4; 32],
+                refers_to: refers.map(|r| [r; 16]),
+                detail: String::new(),
+            }),
+            log_index: None,
+            token_time: None,
+        }
+    }
+
+    #[test]
+    fn history_must_hang_together() {
+        let mut r = Report::default();
+        check_history(&[entry(1, None), entry(2, Some(1)), entry(1, None)], &mut r);
+        assert!(r.checks.is_empty(), "{r:?}");
+        // A credit note of another invoice slipped into the bundle.
+        check_history(&[entry(1, None), entry(3, Some(9))], &mut r);
+        assert_eq!(r.checks.len(), 1);
+        assert_eq!(r.checks[0].id, "entries/1/history");
+        assert_eq!(r.checks[0].status, Status::Fail);
+    }
+
+    #[test]
+    fn consistency_json_is_parsed_strictly() {
+        let h = STANDARD.encode([7u8; 32]);
+        let ok =
+            format!(r#"{{"proofs":[{{"entry":1,"old_size":3,"new_size":5,"hashes":["{h}"]}}]}}"#);
+        assert_eq!(
+            parse_consistency(ok.as_bytes(), 1).unwrap(),
+            Some((3, 5, vec![[7u8; 32]]))
+        );
+        assert_eq!(parse_consistency(ok.as_bytes(), 0).unwrap(), None);
+        for bad in [
+            "{}".to_owned(),
+            "[".to_owned(),
+            ok.replace(&h, "AAAA"),
+            ok.replace("\"old_size\":3", "\"old_size\":-3"),
+        ] {
+            assert!(parse_consistency(bad.as_bytes(), 1).is_err(), "{bad}");
+        }
+    }
+}
