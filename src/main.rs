@@ -31,6 +31,8 @@ enum Command {
         exit: bool,
     },
     /// Administration: organisations, CA, log.
+    /// Verify an evidence bundle offline (exit 0 verified, 1 tampered, 2 cannot check).
+    Verify(notarium::evidence::cli::VerifyArgs),
     Admin {
         #[command(subcommand)]
         command: AdminCommand,
@@ -115,6 +117,9 @@ enum CaCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Verify(args) = &cli.command {
+        return notarium::evidence::cli::main(args);
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
@@ -152,6 +157,7 @@ async fn run(command: Command) -> Result<ExitCode, Box<dyn std::error::Error>> {
         }
         Command::Admin { command } => admin(command).await,
         Command::Demo { exit } => demo(exit).await,
+        Command::Verify(args) => Ok(notarium::evidence::cli::main(&args)),
     }
 }
 
