@@ -247,3 +247,19 @@ pub async fn proof(
         "no-cache",
     ))
 }
+
+/// The witness policy bundles are checked against: (threshold, witness verifier keys).
+/// No witnesses are configured yet, so the policy is "the log's signature alone".
+pub fn witness_policy(_state: &AppState) -> (usize, Vec<String>) {
+    (0, Vec::new())
+}
+
+/// `GET /v1/log/witness-policy`: the policy file `notarium verify --witness-policy` reads.
+pub async fn witness_policy_file(State(state): State<Arc<AppState>>) -> Response {
+    let (k, keys) = witness_policy(&state);
+    text(
+        crate::evidence::policy_text(k, &keys),
+        "text/plain; charset=utf-8",
+        "public, max-age=300",
+    )
+}

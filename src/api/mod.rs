@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod ca;
+pub mod evidence;
 pub mod health;
 pub mod invoices;
 pub mod log;
@@ -84,6 +85,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/invoices/{id}/status", post(invoices::status))
         .route("/v1/records", get(records::list))
         .route("/v1/records/{id}", get(records::get))
+        .route("/v1/records/{id}/evidence", get(evidence::bundle))
+        .route("/records/{id}/certificate", get(evidence::certificate))
+        .route(
+            "/verify",
+            get(evidence::verify_page).post(evidence::verify_upload),
+        )
         .route("/v1/grants", post(records::grant))
         .route("/v1/grants/{id}", axum::routing::delete(records::withdraw))
         .route("/v1/ca", get(ca::certificates))
@@ -95,6 +102,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/log/consistency", get(log::consistency))
         .route("/v1/log/proof", get(log::proof))
         .route("/v1/log/key", get(log::key))
+        .route("/v1/log/witness-policy", get(log::witness_policy_file))
         .route("/v1/tsa/certificate", get(tsa::certificate));
 
     let config = &state.config;
