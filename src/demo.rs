@@ -320,7 +320,85 @@ pub async fn run_story(
     }
 
     say(
-        "8. Look around",
+        "8. Evidence bundle",
+        "the insurer downloads the Chinese invoice's evidence bundle; a court verifies it offline",
+    );
+    let cn_id = cn["record_id"].as_str().unwrap_or_default();
+    let r = c
+        .http
+        .get(c.url(&format!("/v1/records/{cn_id}/evidence")))
+        .bearer_auth(&ikey)
+        .send()
+        .await
+        .map_err(|e| fail("bundle", e))?;
+    if r.status() != 200 {
+        return Err(fail("bundle", format!("HTTP {}", r.status())));
+    }
+    let zip = r.bytes().await.map_err(|e| fail("bundle", e))?.to_vec();
+    let out_dir = state.config.data_dir.join("demo");
+    let _ = std::fs::create_dir_all(&out_dir);
+    let path = out_dir.join(format!("evidence-{cn_id}.zip"));
+    std::fs::write(&path, &zip).map_err(|e| fail("bundle", e))?;
+    let roots = out_dir.join("notarium-roots.pem");
+    std::fs::write(
+        &roots,
+        crate::identity::pki::pem_cert(&state.pki.root.cert_der),
+    )
+    .map_err(|e| fail("bundle", e))?;
+    let (k, keys) = crate::api::log::witness_policy(state);
+    let policy = out_dir.join("witness-policy.txt");
+    std::fs::write(&policy, crate::evidence::policy_text(k, &keys))
+        .map_err(|e| fail("bundle", e))?;
+    let mut opts = crate::evidence::VerifyOptions::new(time::OffsetDateTime::now_utc());
+    opts.document = Some(cn_body.clone());
+    opts.trust_roots = Some(vec![state.pki.root.cert_der.clone()]);
+    opts.log_key = Some(state.log_vkey.clone());
+    opts.witness_policy =
+        crate::evidence::parse_policy(crate::evidence::policy_text(k, &keys).as_bytes()).ok();
+    let report = crate::evidence::verify_bundle(&zip, &opts);
+    println!(
+        "   {} ({} checks): {}\n   the same by hand: notarium verify {} --document <the invoice> --trust {} --log-key '{}' --witness-policy {}",
+        path.display(),
+        report.checks.len(),
+        if report.verdict() == crate::evidence::Verdict::Verified {
+            "VERIFIED"
+        } else {
+            "NOT VERIFIED"
+        },
+        path.display(),
+        roots.display(),
+        state.log_vkey,
+        policy.display()
+    );
+    if report.verdict() != crate::evidence::Verdict::Verified {
+        return Err(fail("bundle", report.to_text()));
+    }
+    opts.document = Some(tampered.clone());
+    let report = crate::evidence::verify_bundle(&zip, &opts);
+    let failed: Vec<String> = report
+        .checks
+        .iter()
+        .filter(|c| c.status == crate::evidence::Status::Fail)
+        .map(|c| c.id.clone())
+        .collect();
+    if failed.is_empty() {
+        return Err(fail(
+            "bundle",
+            "the tampered document passed the bundle check",
+        ));
+    }
+    println!(
+        "   with the tampered copy of the invoice: TAMPERED, failing {}",
+        failed.join(", ")
+    );
+    println!(
+        "   printable certificate: {}",
+        c.url(&format!("/records/{cn_id}/certificate"))
+    );
+    println!("   or drop the bundle on {}", c.url("/verify"));
+
+    say(
+        "9. Look around",
         format!(
             "log checkpoint: {}\n   log key:        {}\n   notary roots:   {}\n   TSA:            {} (openssl ts -query … | curl --data-binary @- -H 'content-type: application/timestamp-query')\n   metrics:        {}",
             c.url("/checkpoint"),
