@@ -5,3 +5,4 @@
 pub mod log;
 pub mod sequencer;
 pub mod tsa;
+pub mod witnesses;
