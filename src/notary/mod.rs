@@ -3,6 +3,8 @@
 //! demo.
 
 pub mod log;
+pub mod notarize;
 pub mod sequencer;
+pub mod signing;
 pub mod tsa;
 pub mod witnesses;

@@ -8,6 +8,7 @@ pub mod log;
 pub mod migrate;
 pub mod mirror;
 pub mod orgs;
+pub mod records;
 pub mod witness;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};

@@ -2,4 +2,5 @@
 
 mod foundation;
 mod harness;
+mod invoices;
 mod tsa;
