@@ -444,11 +444,13 @@ impl PushTask {
         };
         if known.size.is_none() {
             let conn = self.pool.get().await?;
-            known.size = Some(
-                cosignatures::latest_size_by(&**conn, w.key_name())
-                    .await?
-                    .unwrap_or(0),
-            );
+            let stored = cosignatures::latest_size_by(&**conn, w.key_name()).await?;
+            known.size = Some(stored.unwrap_or(0));
+            if stored == Some(size) {
+                // Cosigned before a restart: nothing to ask.
+                known.done = Some(size);
+                return Ok(());
+            }
         }
         let mut failures = 0u32;
         // Old-size corrections (409) are bounded too: a witness changing its answer each time

@@ -119,7 +119,25 @@ pub async fn poll_once(
             )
             .await);
         }
-        if state.as_ref().and_then(|s| s.note.as_deref()) != Some(note_text.as_str()) {
+        if state.is_none() {
+            // The log is empty: record that, so the mirror has a state and a checkpoint.
+            let mut conn = node.store.conn().await?;
+            let tx = conn.transaction().await?;
+            store_mirror::write_chunk(
+                &tx,
+                &MirrorChunk {
+                    origin: &cp.origin,
+                    start: 0,
+                    entries: &[],
+                    tiles: &[],
+                    size: 0,
+                    root,
+                    note: Some(&note_text),
+                },
+            )
+            .await?;
+            tx.commit().await?;
+        } else if state.as_ref().and_then(|s| s.note.as_deref()) != Some(note_text.as_str()) {
             let conn = node.store.conn().await?;
             store_mirror::set_note(&**conn, size, &root, &note_text).await?;
         }

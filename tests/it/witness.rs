@@ -537,8 +537,9 @@ async fn mirror_recomputes_the_log_and_serves_it_when_the_log_is_gone() {
         let (cp2, _) =
             Checkpoint::open(log_checkpoint(&app).await.as_bytes(), &origin, &log_key).unwrap();
         let size = cp2.size;
-        eventually("the mirror to follow", 60, move || async move {
-            (wr.info().await["mirrored_size"] == size).then_some(())
+        eventually("the mirror to follow and cosign", 60, move || async move {
+            let i = wr.info().await;
+            (i["mirrored_size"] == size && i["cosigned_size"] == size).then_some(())
         })
         .await;
 
@@ -693,11 +694,25 @@ async fn witness_refuses_a_forked_log_and_keeps_the_evidence() {
 async fn mirror_catches_a_log_that_serves_a_fork() {
     bounded(async {
         let mut honest = TestLog::new("mirror-fork.test/log", 3);
-        honest.append("A", 300);
         let shared: SharedLog = Arc::new(Mutex::new(honest.clone()));
         let (log_url, log_server) = serve_test_log(shared.clone()).await;
         let w = TestWitness::start(&honest.vkey(), Some(&log_url), None).await;
         let wr = &w;
+        // An empty log is mirrored and cosigned too (a pull-only log's first checkpoint).
+        eventually("the empty log to be cosigned", 30, move || async move {
+            let i = wr.info().await;
+            (i["mirrored_size"] == 0 && i["cosigned_size"] == 0).then_some(())
+        })
+        .await;
+        let (status, body) = w.get_bytes("/checkpoint").await;
+        assert_eq!(status, 200);
+        assert!(
+            String::from_utf8(body)
+                .unwrap()
+                .contains("\n\u{2014} witness.test/w1 ")
+        );
+        honest.append("A", 300);
+        *shared.lock().unwrap() = honest.clone();
         eventually("the mirror to catch up", 60, move || async move {
             (wr.info().await["cosigned_size"] == 300).then_some(())
         })
