@@ -151,6 +151,7 @@ pub async fn serve_on(
 
 /// Stops the database when this is the last holder of the state.
 pub async fn close(state: Arc<AppState>) {
+    state.sequencer.stop();
     match Arc::try_unwrap(state) {
         Ok(state) => state.store.shutdown().await,
         Err(_) => {

@@ -73,8 +73,11 @@ pub async fn load_or_create_log_key(
 /// Recently written tiles, so proofs for fresh receipts rarely touch the database.
 #[derive(Debug, Default)]
 pub struct TileCache {
-    inner: Mutex<HashMap<(u8, u64), (u16, Arc<Vec<u8>>)>>,
+    inner: Mutex<HashMap<(u8, u64), CachedTile>>,
 }
+
+/// A cached tile: its width and bytes.
+type CachedTile = (u16, Arc<Vec<u8>>);
 
 /// How many tiles the cache keeps (8 KiB each at most): a few MiB.
 const CACHE_TILES: usize = 2048;

@@ -3,6 +3,7 @@
 //! demo.
 
 pub mod log;
+pub mod log_verify;
 pub mod notarize;
 pub mod sequencer;
 pub mod signing;

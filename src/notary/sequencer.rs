@@ -137,6 +137,7 @@ pub struct Sequencer {
     tx: mpsc::Sender<Job>,
     leader: Arc<AtomicBool>,
     size: Arc<AtomicU64>,
+    stopping: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Sequencer {
@@ -159,7 +160,9 @@ impl Sequencer {
         let (tx, rx) = mpsc::channel(config.queue_max.max(1));
         let leader = Arc::new(AtomicBool::new(false));
         let size = Arc::new(AtomicU64::new(0));
+        let stopping = Arc::new(AtomicBool::new(false));
         let worker = Worker {
+            stopping: stopping.clone(),
             pool,
             pg_config,
             signer,
@@ -169,7 +172,18 @@ impl Sequencer {
             size: size.clone(),
         };
         tokio::spawn(worker.run(rx));
-        Self { tx, leader, size }
+        Self {
+            tx,
+            leader,
+            size,
+            stopping,
+        }
+    }
+
+    /// Stops campaigning and sequencing (at shutdown, before the database goes away).
+    pub fn stop(&self) {
+        self.stopping.store(true, Ordering::Release);
+        self.leader.store(false, Ordering::Release);
     }
 
     /// Whether this process sequences now.
@@ -202,6 +216,7 @@ impl Sequencer {
 }
 
 struct Worker {
+    stopping: Arc<AtomicBool>,
     pool: Pool,
     pg_config: tokio_postgres::Config,
     signer: Ed25519Signer,
@@ -214,6 +229,9 @@ struct Worker {
 impl Worker {
     async fn run(self, mut rx: mpsc::Receiver<Job>) {
         loop {
+            if self.stopping.load(Ordering::Acquire) {
+                return;
+            }
             // Campaign: hold the advisory lock on a dedicated session for as long as we live.
             let (lock_client, lock_conn) = match self.pg_config.connect(tokio_postgres::NoTls).await
             {
@@ -236,6 +254,7 @@ impl Worker {
                     .await
                 {
                     Ok(row) if row.get::<_, bool>(0) => break true,
+                    Ok(_) if self.stopping.load(Ordering::Acquire) => return,
                     Ok(_) => {
                         // Another process sequences; refuse queued work meanwhile.
                         while let Ok(job) = rx.try_recv() {
@@ -352,7 +371,10 @@ impl Worker {
                     Some(j) => j,
                     None => return true,
                 },
-                _ = tokio::time::sleep(Duration::from_millis(500)) => {
+                _ = tokio::time::sleep(Duration::from_millis(100)) => {
+                    if self.stopping.load(Ordering::Acquire) {
+                        return true;
+                    }
                     if lost.load(Ordering::Acquire) {
                         return false;
                     }

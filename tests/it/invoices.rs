@@ -25,7 +25,7 @@ fn stated_total(xml: &[u8]) -> String {
         "DuePayableAmount",
         "TotalTax-includedAmount",
     ] {
-        if let Some(pos) = text.find(&format!("{tag}")) {
+        if let Some(pos) = text.find(tag) {
             let rest = &text[pos..];
             let start = rest.find('>').unwrap() + 1;
             let end = rest[start..].find('<').unwrap() + start;

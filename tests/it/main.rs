@@ -3,5 +3,6 @@
 mod foundation;
 mod harness;
 mod invoices;
+mod ledger;
 mod tsa;
 mod witness;
