@@ -37,7 +37,6 @@ use super::metrics::WitnessMetrics;
 use super::request::{AddCheckpoint, MAX_BODY};
 
 /// A running witness's shared state.
-#[derive(Debug)]
 pub struct WitnessNode {
     /// The configuration.
     pub config: WitnessConfig,
@@ -49,6 +48,16 @@ pub struct WitnessNode {
     pub metrics: Arc<WitnessMetrics>,
     /// The followed log.
     pub log: KnownLog,
+}
+
+impl std::fmt::Debug for WitnessNode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Not the config: it may hold the master key.
+        f.debug_struct("WitnessNode")
+            .field("name", &self.config.name)
+            .field("log", &self.log.origin)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Opens the witness: data directory, database and migrations, master key, witness key,
