@@ -80,6 +80,12 @@ pub struct Config {
     pub tsa_accuracy_ms: u32,
     /// Time-stamp requests per second allowed per client address on `POST /tsa` (0 = no limit).
     pub tsa_rate_per_sec: u32,
+    /// Witnesses the log sends checkpoints to: comma-separated `label=url=vkey`.
+    pub witnesses: String,
+    /// Cosignatures (of the configured witnesses) a checkpoint needs to be trusted.
+    pub witness_policy: usize,
+    /// Timeout of each request to a witness, in milliseconds.
+    pub witness_timeout_ms: u64,
 }
 
 impl Default for Config {
@@ -105,6 +111,9 @@ impl Default for Config {
             tsa_policy: "1.3.6.1.3.3161.1".into(),
             tsa_accuracy_ms: 1000,
             tsa_rate_per_sec: 0,
+            witnesses: String::new(),
+            witness_policy: 0,
+            witness_timeout_ms: 5000,
         }
     }
 }
@@ -171,6 +180,13 @@ impl Config {
         set(&env, "NOTARIUM_TSA_POLICY", &mut cfg.tsa_policy)?;
         set(&env, "NOTARIUM_TSA_ACCURACY_MS", &mut cfg.tsa_accuracy_ms)?;
         set(&env, "NOTARIUM_TSA_RATE_PER_SEC", &mut cfg.tsa_rate_per_sec)?;
+        set(&env, "NOTARIUM_WITNESSES", &mut cfg.witnesses)?;
+        set(&env, "NOTARIUM_WITNESS_POLICY", &mut cfg.witness_policy)?;
+        set(
+            &env,
+            "NOTARIUM_WITNESS_TIMEOUT_MS",
+            &mut cfg.witness_timeout_ms,
+        )?;
         cfg.validate()?;
         Ok(cfg)
     }

@@ -14,3 +14,4 @@ pub mod ledger;
 pub mod notary;
 pub mod store;
 pub mod timestamp;
+pub mod witness;

@@ -24,6 +24,8 @@ struct Cli {
 enum Command {
     /// Run the server (a private PostgreSQL under the data directory when DATABASE_URL is unset).
     Serve,
+    /// Run a witness for a log (configured by NOTARIUM_WITNESS_* variables; see the README).
+    Witness,
     /// The whole story on the embedded default: orgs, invoices, a receipt checked offline.
     Demo {
         /// Exit after the story instead of serving until Ctrl-C.
@@ -153,6 +155,11 @@ async fn run(command: Command) -> Result<ExitCode, Box<dyn std::error::Error>> {
             let config = Config::load()?;
             let state = app::open(config).await?;
             app::serve(state).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Witness => {
+            let node = notarium::witness::open(notarium::witness::WitnessConfig::load()?).await?;
+            notarium::witness::serve(node).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Admin { command } => admin(command).await,

@@ -8,3 +8,4 @@ pub mod notarize;
 pub mod sequencer;
 pub mod signing;
 pub mod tsa;
+pub mod witnesses;

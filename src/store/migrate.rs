@@ -36,6 +36,10 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0004_records.sql",
         sql: include_str!("../../sql/0004_records.sql"),
     },
+    Migration {
+        name: "0005_witness.sql",
+        sql: include_str!("../../sql/0005_witness.sql"),
+    },
 ];
 
 /// Advisory lock key for migrations ("notarium" + "mig").

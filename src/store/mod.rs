@@ -1,12 +1,15 @@
 //! PostgreSQL, the only state: the connection pool, the embedded cluster, migrations, and the
 //! queries of each domain (SQL text lives beside the function that runs it; schema in `sql/`).
 
+pub mod cosignatures;
 pub mod embedded;
 pub mod keys;
 pub mod log;
 pub mod migrate;
+pub mod mirror;
 pub mod orgs;
 pub mod records;
+pub mod witness;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
