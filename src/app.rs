@@ -29,6 +29,9 @@ pub enum StartError {
     /// The log could not be set up.
     #[error(transparent)]
     Log(#[from] crate::notary::log::LogError),
+    /// The witness configuration is wrong.
+    #[error("witnesses: {0}")]
+    Witnesses(String),
     /// The listener could not be bound or served.
     #[error("HTTP listener on {addr}: {source}")]
     Listen {
@@ -75,7 +78,19 @@ pub async fn open(config: Config) -> Result<Arc<AppState>, StartError> {
             origin: config.log_origin.clone(),
         },
     );
+    let witnesses = Arc::new(
+        crate::notary::witnesses::WitnessSet::from_config(&config)
+            .map_err(|e| StartError::Witnesses(e.to_string()))?,
+    );
+    let pusher = crate::notary::witnesses::WitnessPusher::spawn(
+        store.pool.clone(),
+        witnesses.clone(),
+        Some(sequencer.subscribe()),
+        crate::notary::witnesses::PusherConfig::from_config(&config),
+    );
     Ok(Arc::new(AppState {
+        witnesses,
+        pusher,
         signatures: Default::default(),
         sequencer,
         log,
@@ -152,6 +167,7 @@ pub async fn serve_on(
 /// Stops the database when this is the last holder of the state.
 pub async fn close(state: Arc<AppState>) {
     state.sequencer.stop();
+    state.pusher.stop();
     match Arc::try_unwrap(state) {
         Ok(state) => state.store.shutdown().await,
         Err(_) => {

@@ -56,6 +56,7 @@ async fn entry_input(
     state: &AppState,
     r: &Record,
     latest_size: u64,
+    trusted: Option<&(u64, String)>,
     own_document: bool,
 ) -> Result<EntryInput, ApiError> {
     let conn = state.store.conn().await?;
@@ -77,7 +78,13 @@ async fn entry_input(
         .ok_or_else(|| ApiError::internal("no checkpoint covers the entry"))?;
     drop(conn);
     let (size, note): (i64, String) = (row.get(0), row.get(1));
-    let size = size as u64;
+    // With witnesses required, prove to the latest checkpoint that meets the policy (the batch's
+    // own checkpoint may never have been cosigned); otherwise to the batch's checkpoint, with a
+    // consistency proof to the latest.
+    let (size, note, latest_size) = match trusted {
+        Some((tsize, tnote)) if *tsize > r.log_index => (*tsize, tnote.clone(), *tsize),
+        _ => (size as u64, note, latest_size),
+    };
     let proof = state
         .log
         .inclusion_proof(&state.store, r.log_index, size)
@@ -134,9 +141,17 @@ pub async fn bundle_input(state: &AppState, record: &Record) -> Result<BundleInp
     let org = orgs::get_org(&**conn, record.org_id).await?;
     drop(conn);
     let (latest_size, latest_note) = super::log::latest(state).await?;
-    let mut entries = vec![entry_input(state, record, latest_size, false).await?];
+    let trusted = if state.witnesses.policy().threshold() > 0 {
+        crate::notary::witnesses::latest_trusted_checkpoint(&state.store, &state.witnesses)
+            .await
+            .map_err(ApiError::internal)?
+            .map(|t| (t.size, t.note))
+    } else {
+        None
+    };
+    let mut entries = vec![entry_input(state, record, latest_size, trusted.as_ref(), false).await?];
     for h in &history {
-        entries.push(entry_input(state, h, latest_size, true).await?);
+        entries.push(entry_input(state, h, latest_size, trusted.as_ref(), true).await?);
     }
     let needs_later = entries.iter().any(|e| e.consistency.is_some());
     let document_sha256: [u8; 32] = record

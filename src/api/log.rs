@@ -44,7 +44,12 @@ pub async fn latest(state: &AppState) -> Result<(u64, String), ApiError> {
 
 /// `GET /checkpoint`: the latest signed checkpoint (C2SP tlog-checkpoint).
 pub async fn checkpoint(State(state): State<Arc<AppState>>) -> Result<Response, ApiError> {
-    let (_, note) = latest(&state).await?;
+    let (size, note) = latest(&state).await?;
+    // With the witnesses' cosignatures collected so far.
+    let note = crate::notary::witnesses::cosigned_checkpoint(&state.store, size)
+        .await
+        .map_err(ApiError::internal)?
+        .unwrap_or(note);
     Ok(text(note, "text/plain; charset=utf-8", "no-cache"))
 }
 
@@ -248,10 +253,18 @@ pub async fn proof(
     ))
 }
 
-/// The witness policy bundles are checked against: (threshold, witness verifier keys).
-/// No witnesses are configured yet, so the policy is "the log's signature alone".
-pub fn witness_policy(_state: &AppState) -> (usize, Vec<String>) {
-    (0, Vec::new())
+/// The witness policy bundles are checked against: (threshold, witness verifier keys), from
+/// `NOTARIUM_WITNESSES` and `NOTARIUM_WITNESS_POLICY`.
+pub fn witness_policy(state: &AppState) -> (usize, Vec<String>) {
+    (
+        state.witnesses.policy().threshold(),
+        state
+            .witnesses
+            .witnesses()
+            .iter()
+            .map(|w| w.key.to_vkey())
+            .collect(),
+    )
 }
 
 /// `GET /v1/log/witness-policy`: the policy file `notarium verify --witness-policy` reads.

@@ -57,6 +57,10 @@ pub struct AppState {
     pub log_vkey: String,
     /// Org certificate checks and custodial keys.
     pub signatures: crate::notary::signing::Signatures,
+    /// The configured witnesses and the k-of-n policy.
+    pub witnesses: Arc<crate::notary::witnesses::WitnessSet>,
+    /// Sends new checkpoints to the witnesses.
+    pub pusher: crate::notary::witnesses::WitnessPusher,
 }
 
 /// A rate limiter keyed by client address.

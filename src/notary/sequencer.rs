@@ -138,6 +138,7 @@ pub struct Sequencer {
     leader: Arc<AtomicBool>,
     size: Arc<AtomicU64>,
     stopping: Arc<AtomicBool>,
+    committed: tokio::sync::watch::Receiver<u64>,
 }
 
 impl std::fmt::Debug for Sequencer {
@@ -161,7 +162,9 @@ impl Sequencer {
         let leader = Arc::new(AtomicBool::new(false));
         let size = Arc::new(AtomicU64::new(0));
         let stopping = Arc::new(AtomicBool::new(false));
+        let (committed_tx, committed) = tokio::sync::watch::channel(0u64);
         let worker = Worker {
+            committed: committed_tx,
             stopping: stopping.clone(),
             pool,
             pg_config,
@@ -177,7 +180,13 @@ impl Sequencer {
             leader,
             size,
             stopping,
+            committed,
         }
+    }
+
+    /// Wakes whoever follows the log (the witness pusher) after each committed batch.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.committed.clone()
     }
 
     /// Stops campaigning and sequencing (at shutdown, before the database goes away).
@@ -203,8 +212,15 @@ impl Sequencer {
 
     /// Submits and waits until the batch holding it committed.
     pub async fn submit(&self, sub: Submission) -> Result<Outcome, SequencerError> {
-        if !self.is_leader() {
-            return Err(SequencerError::NotLeader);
+        // Right after start-up (or a takeover) the lock may be moments away: wait a little
+        // before telling the client to retry.
+        let mut waited = 0;
+        while !self.is_leader() {
+            if waited >= 100 || self.stopping.load(Ordering::Acquire) {
+                return Err(SequencerError::NotLeader);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            waited += 1;
         }
         let (reply, rx) = oneshot::channel();
         self.tx.try_send(Job { sub, reply }).map_err(|e| match e {
@@ -216,6 +232,7 @@ impl Sequencer {
 }
 
 struct Worker {
+    committed: tokio::sync::watch::Sender<u64>,
     stopping: Arc<AtomicBool>,
     pool: Pool,
     pg_config: tokio_postgres::Config,
@@ -412,6 +429,7 @@ impl Worker {
                 }
             }
             self.size.store(edge.size(), Ordering::Release);
+            self.committed.send_replace(edge.size());
         }
     }
 
