@@ -80,6 +80,11 @@ pub struct Config {
     pub tsa_accuracy_ms: u32,
     /// Time-stamp requests per second allowed per client address on `POST /tsa` (0 = no limit).
     pub tsa_rate_per_sec: u32,
+    /// Largest contract PDF accepted, in bytes (its route's body limit follows it).
+    pub contract_max_bytes: usize,
+    /// The executable run as the isolated PDF inspector (`<exe> __inspect-pdf`); `None` =
+    /// this very executable.
+    pub pdf_inspector: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -105,6 +110,8 @@ impl Default for Config {
             tsa_policy: "1.3.6.1.3.3161.1".into(),
             tsa_accuracy_ms: 1000,
             tsa_rate_per_sec: 0,
+            contract_max_bytes: 20 * 1024 * 1024,
+            pdf_inspector: None,
         }
     }
 }
@@ -171,6 +178,14 @@ impl Config {
         set(&env, "NOTARIUM_TSA_POLICY", &mut cfg.tsa_policy)?;
         set(&env, "NOTARIUM_TSA_ACCURACY_MS", &mut cfg.tsa_accuracy_ms)?;
         set(&env, "NOTARIUM_TSA_RATE_PER_SEC", &mut cfg.tsa_rate_per_sec)?;
+        set(
+            &env,
+            "NOTARIUM_CONTRACT_MAX_BYTES",
+            &mut cfg.contract_max_bytes,
+        )?;
+        if let Some(v) = env("NOTARIUM_PDF_INSPECTOR").filter(|v| !v.is_empty()) {
+            cfg.pdf_inspector = Some(PathBuf::from(v));
+        }
         cfg.validate()?;
         Ok(cfg)
     }
@@ -188,6 +203,13 @@ impl Config {
         };
         if self.pool_size == 0 {
             return Err(bad("NOTARIUM_POOL_SIZE", "0".into(), "must be at least 1"));
+        }
+        if self.contract_max_bytes == 0 {
+            return Err(bad(
+                "NOTARIUM_CONTRACT_MAX_BYTES",
+                "0".into(),
+                "must be at least 1",
+            ));
         }
         if self.batch_max == 0 {
             return Err(bad("NOTARIUM_BATCH_MAX", "0".into(), "must be at least 1"));
@@ -275,6 +297,25 @@ mod tests {
         assert!(e.to_string().contains("NOTARIUM_LISTEN"), "{e}");
         let e = load(&[("NOTARIUM_POOL_SIZE", "0")]).unwrap_err();
         assert!(e.to_string().contains("at least 1"), "{e}");
+    }
+
+    #[test]
+    fn contract_settings_come_from_the_environment() {
+        let c = load(&[]).unwrap();
+        assert_eq!(c.contract_max_bytes, 20 * 1024 * 1024);
+        assert!(c.pdf_inspector.is_none());
+        let c = load(&[
+            ("NOTARIUM_CONTRACT_MAX_BYTES", "4096"),
+            ("NOTARIUM_PDF_INSPECTOR", "/opt/notarium/bin/notarium"),
+        ])
+        .unwrap();
+        assert_eq!(c.contract_max_bytes, 4096);
+        assert_eq!(
+            c.pdf_inspector,
+            Some(PathBuf::from("/opt/notarium/bin/notarium"))
+        );
+        let e = load(&[("NOTARIUM_CONTRACT_MAX_BYTES", "0")]).unwrap_err();
+        assert!(e.to_string().contains("NOTARIUM_CONTRACT_MAX_BYTES"), "{e}");
     }
 
     #[test]
