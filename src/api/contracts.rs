@@ -135,7 +135,11 @@ struct Submission {
 
 async fn read_form(mut form: Multipart) -> Result<Submission, ApiError> {
     let bad = |e: axum::extract::multipart::MultipartError| {
-        ApiError::BadRequest(format!("malformed multipart body: {}", e.body_text()))
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge(e.body_text())
+        } else {
+            ApiError::BadRequest(format!("malformed multipart body: {}", e.body_text()))
+        }
     };
     let mut document = None;
     let mut parties = Vec::new();

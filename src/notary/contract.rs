@@ -15,8 +15,10 @@
 //!   revoked: then it is treated like an own-key party.
 //! - A party that signed with its own key outside the server signed the original bytes; it
 //!   cannot sign the final byte range, which nobody knows in advance. Its PAdES signature is
-//!   made by the notary seal on its behalf: /Name and /Reason name the party, and the CMS
-//!   carries the party's own signature, certificate and RFC 3161 token as a signed attribute
+//!   made by the notary on its behalf, with a one-time seal certificate naming the party
+//!   ("notarium Notary Seal for <party>", see [`super::seal::NotarySeal::on_behalf_signer`]):
+//!   /Name and /Reason name the party too, and the CMS carries the party's own signature,
+//!   certificate and RFC 3161 token as a signed attribute
 //!   ([`crate::documents::contract::OnBehalfOf`]), which anyone can check against the first
 //!   revision of the file.
 //!
@@ -34,7 +36,7 @@ use uuid::Uuid;
 use super::notarize::{
     Notarize, NotarizeError, Notarized, document_label, notarize_signed, record_kind,
 };
-use super::seal::{SEAL_NAME, SealError};
+use super::seal::{SEAL_NAME, SealError, on_behalf_name};
 use crate::api::AppState;
 use crate::documents::contract::{
     CadesSigner, ContractError, DEFAULT_CONTENTS_RESERVE, OnBehalfOf, SignatureOptions, sign_pdf,
@@ -201,6 +203,8 @@ struct Step {
     options: SignatureOptions,
     /// For the record: whose key made it.
     made_by: &'static str,
+    /// SHA-256 of the certificate that made it (hex).
+    certificate_sha256: String,
     party: Uuid,
     signature_record: Uuid,
     log_index: u64,
@@ -241,6 +245,7 @@ async fn party_step(
             &cert.cert_der,
             std::slice::from_ref(&state.pki.issuing.cert_der),
         )?;
+        let certificate_sha256 = hex::encode(&cert.fingerprint);
         let mut options = SignatureOptions::new(&field, &clip(&org.name, MAX_PDF_TEXT));
         options.reason = Some(clip(
             &format!(
@@ -255,15 +260,14 @@ async fn party_step(
             signer,
             options,
             made_by: "party-key",
+            certificate_sha256,
             party: org.id,
             signature_record: sig.id,
             log_index: sig.log_index,
         });
     }
-    let mut options = SignatureOptions::new(
-        &field,
-        &clip(&format!("{SEAL_NAME} for {name}"), MAX_PDF_TEXT),
-    );
+    let (signer, seal_cert) = state.seal.on_behalf_signer(&state.pki, org.id, &org.name)?;
+    let mut options = SignatureOptions::new(&field, &on_behalf_name(&org.name));
     options.reason = Some(clip(
         &format!(
             "On behalf of {name}, who signed the original with its own key (carried in CMS \
@@ -283,9 +287,10 @@ async fn party_step(
         log_index: sig.log_index,
     });
     Ok(Step {
-        signer: state.seal.cades_signer()?,
+        signer,
         options,
-        made_by: "notary-seal-on-behalf",
+        made_by: "one-time-seal-on-behalf",
+        certificate_sha256: hex::encode(Sha256::digest(&seal_cert)),
         party: org.id,
         signature_record: sig.id,
         log_index: sig.log_index,
@@ -340,6 +345,7 @@ pub async fn execute_if_complete(
                 "log_index": s.log_index,
                 "field": s.options.field_name,
                 "pades_signed_by": s.made_by,
+                "pades_certificate_sha256": s.certificate_sha256,
             })
         })
         .collect();
@@ -348,6 +354,7 @@ pub async fn execute_if_complete(
         signer: seal_signer,
         options: seal_options,
         made_by: "notary-seal",
+        certificate_sha256: hex::encode(state.seal.fingerprint()),
         party: Uuid::nil(),
         signature_record: Uuid::nil(),
         log_index: 0,

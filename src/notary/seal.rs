@@ -1,8 +1,14 @@
 //! The notary seal: the server's own signing identity for what it attests itself (a contract
-//! executed, the closing PAdES signature of an executed contract PDF, signatures made on a
-//! party's behalf). A P-256 key with a certificate from the issuing CA, created on first
-//! start and stored sealed with the master key, like the TSA key (`server_keys`, name
-//! `notary-seal`; several processes starting together agree on one key).
+//! executed, the closing PAdES signature of an executed contract PDF). A P-256 key with a
+//! certificate from the issuing CA, created on first start and stored sealed with the master
+//! key, like the TSA key (`server_keys`, name `notary-seal`; several processes starting
+//! together agree on one key).
+//!
+//! PAdES signatures made on a party's behalf get a one-time identity instead
+//! ([`NotarySeal::on_behalf_signer`]): a fresh key, never stored, certified by the issuing CA
+//! as "notarium Notary Seal for <party>". Viewers then name the party represented, and no
+//! certificate signs twice in one PDF, which poppler/NSS needs once a signature carries the
+//! party's evidence (see `documents::contract::CadesSigner`).
 
 use rcgen::{
     CertificateParams, CrlDistributionPoint, DistinguishedName, DnType, IsCa, KeyUsagePurpose,
@@ -25,6 +31,11 @@ use crate::store::keys::{self, KeyStoreError};
 const KEY_NAME: &str = "notary-seal";
 /// The seal certificate's common name.
 pub const SEAL_NAME: &str = "notarium Notary Seal";
+/// X.520's upper bound on a common name, in characters.
+const MAX_CN: usize = 64;
+/// Validity of the seal certificate and of one-time certificates, at most (the issuing CA's
+/// end bounds both).
+const VALIDITY_DAYS: i64 = 365 * 10;
 
 /// Errors of the notary seal.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +59,7 @@ impl From<rcgen::Error> for SealError {
 
 /// The seal's key and certificate.
 pub struct NotarySeal {
+    crl_url: String,
     key: EcdsaKeyPair,
     pkcs8: zeroize::Zeroizing<Vec<u8>>,
     cert_der: Vec<u8>,
@@ -62,11 +74,15 @@ impl std::fmt::Debug for NotarySeal {
     }
 }
 
-/// The seal certificate: like an organisation's (digitalSignature + nonRepudiation, a CRL
-/// distribution point), valid ten years or until the issuing CA ends, whichever is first.
+/// A seal certificate for `key`: like an organisation's (digitalSignature +
+/// nonRepudiation, a CRL distribution point), subject `O=notarium, CN=<cn>` (plus the
+/// serialNumber attribute when given), valid ten years or until the issuing CA ends,
+/// whichever is first.
 fn issue_certificate(
     pki: &NotaryPki,
     key: &rcgen::KeyPair,
+    cn: &str,
+    serial_attribute: Option<&str>,
     crl_url: &str,
 ) -> Result<Vec<u8>, SealError> {
     let now = OffsetDateTime::now_utc();
@@ -78,7 +94,10 @@ fn issue_certificate(
     let mut p = CertificateParams::default();
     let mut dn = DistinguishedName::new();
     dn.push(DnType::OrganizationName, "notarium");
-    dn.push(DnType::CommonName, SEAL_NAME);
+    dn.push(DnType::CommonName, cn);
+    if let Some(s) = serial_attribute {
+        dn.push(DnType::CustomDnType(vec![2, 5, 4, 5]), s);
+    }
     p.distinguished_name = dn;
     p.is_ca = IsCa::ExplicitNoCa;
     p.key_usages = vec![
@@ -86,7 +105,7 @@ fn issue_certificate(
         KeyUsagePurpose::ContentCommitment,
     ];
     p.not_before = now - Duration::minutes(5);
-    p.not_after = (now + Duration::days(365 * 10)).min(issuing_end);
+    p.not_after = (now + Duration::days(VALIDITY_DAYS)).min(issuing_end);
     p.serial_number = Some(SerialNumber::from_slice(&random_serial()));
     p.use_authority_key_identifier_extension = true;
     p.crl_distribution_points = vec![CrlDistributionPoint {
@@ -109,8 +128,7 @@ impl NotarySeal {
             .map_err(|e| SealError::Keys(e.into()))?;
         if keys::load_key(&client, mk, KEY_NAME).await?.is_none() {
             let key = new_key()?;
-            let crl_url = format!("{}/v1/crl", config.public_url.trim_end_matches('/'));
-            let cert = issue_certificate(pki, &key, &crl_url)?;
+            let cert = issue_certificate(pki, &key, SEAL_NAME, None, &crl_url(config))?;
             if keys::insert_key(
                 &client,
                 mk,
@@ -138,6 +156,7 @@ impl NotarySeal {
         )
         .map_err(|e| SealError::Key(e.to_string()))?;
         Ok(Self {
+            crl_url: crl_url(config),
             key,
             fingerprint: Sha256::digest(&cert_der).into(),
             pkcs8: stored.secret,
@@ -174,6 +193,31 @@ impl NotarySeal {
         })
     }
 
+    /// A one-time PAdES signer for a signature made on behalf of party `party_id` named
+    /// `party_name`: a fresh key, dropped with the signer, and its certificate (DER) from the
+    /// issuing CA, subject `O=notarium, CN=notarium Notary Seal for <name>,
+    /// serialNumber=<party id>`.
+    ///
+    /// # Errors
+    /// `Identity` when the key or certificate cannot be made.
+    pub fn on_behalf_signer(
+        &self,
+        pki: &NotaryPki,
+        party_id: uuid::Uuid,
+        party_name: &str,
+    ) -> Result<(CadesSigner, Vec<u8>), SealError> {
+        let key = new_key()?;
+        let cn = on_behalf_name(party_name);
+        let cert = issue_certificate(pki, &key, &cn, Some(&party_id.to_string()), &self.crl_url)?;
+        let signer = CadesSigner::new(
+            key.serialized_der(),
+            &cert,
+            std::slice::from_ref(&pki.issuing.cert_der),
+        )
+        .map_err(|e| SealError::Key(e.to_string()))?;
+        Ok((signer, cert))
+    }
+
     /// A PAdES signer with the seal's key, certificate and the issuing CA.
     ///
     /// # Errors
@@ -187,6 +231,23 @@ impl NotarySeal {
     }
 }
 
+/// The CRL location written into seal certificates.
+fn crl_url(config: &Config) -> String {
+    format!("{}/v1/crl", config.public_url.trim_end_matches('/'))
+}
+
+/// `notarium Notary Seal for <name>`, printable, at most [`MAX_CN`] characters.
+pub fn on_behalf_name(party_name: &str) -> String {
+    let prefix = format!("{SEAL_NAME} for ");
+    let room = MAX_CN.saturating_sub(prefix.chars().count());
+    let name: String = party_name
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(room)
+        .collect();
+    format!("{prefix}{}", name.trim())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,7 +256,8 @@ mod tests {
     fn the_seal_certificate_is_a_signing_certificate_from_the_issuing_ca() {
         let pki = NotaryPki::generate().unwrap();
         let key = new_key().unwrap();
-        let der = issue_certificate(&pki, &key, "http://127.0.0.1:8080/v1/crl").unwrap();
+        let der =
+            issue_certificate(&pki, &key, SEAL_NAME, None, "http://127.0.0.1:8080/v1/crl").unwrap();
         let (_, cert) = x509_parser::parse_x509_certificate(&der).unwrap();
         assert_eq!(
             cert.subject().to_string(),
@@ -223,5 +285,38 @@ mod tests {
             &crate::identity::certcheck::Revocations::default(),
         )
         .unwrap();
+    }
+
+    #[test]
+    fn a_one_time_certificate_names_the_party() {
+        let pki = NotaryPki::generate().unwrap();
+        let key = new_key().unwrap();
+        let party = uuid::Uuid::from_u128(7);
+        let der = issue_certificate(
+            &pki,
+            &key,
+            &on_behalf_name("Insurer A"),
+            Some(&party.to_string()),
+            "http://x/v1/crl",
+        )
+        .unwrap();
+        let (_, cert) = x509_parser::parse_x509_certificate(&der).unwrap();
+        let subject = cert.subject().to_string();
+        assert!(
+            subject.contains("CN=notarium Notary Seal for Insurer A"),
+            "{subject}"
+        );
+        assert!(subject.contains(&party.to_string()), "{subject}");
+    }
+
+    #[test]
+    fn on_behalf_names_fit_a_common_name() {
+        assert_eq!(
+            on_behalf_name("Insurer A"),
+            "notarium Notary Seal for Insurer A"
+        );
+        let long = on_behalf_name(&"张".repeat(100));
+        assert_eq!(long.chars().count(), MAX_CN);
+        assert_eq!(on_behalf_name("a\nb"), "notarium Notary Seal for ab");
     }
 }

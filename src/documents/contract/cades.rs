@@ -228,6 +228,12 @@ impl CadesSigner {
     /// As [`CadesSigner::sign_detached`], with more signed attributes: each an attribute
     /// type and the DER of its single value. The baseline three cannot be given again.
     ///
+    /// Observed with poppler 22.12 (pdfsig, NSS): once a signature carrying a sizeable
+    /// attribute of a type NSS does not know has been checked, a later signature in the same
+    /// file by the same certificate is reported "Unknown issue with Certificate" (signed or
+    /// unsigned attribute alike). A certificate that signs with extra attributes should sign
+    /// only once per file.
+    ///
     /// # Errors
     /// As [`CadesSigner::sign_detached`], and `Encoding` for a value that is not one DER
     /// element or a type that repeats a baseline attribute.
