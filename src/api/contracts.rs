@@ -500,6 +500,7 @@ pub async fn get(
         "title": meta["title"],
         "submitter": contract.record.org_id,
         "document_sha256": hex::encode(&contract.record.document_sha256),
+        "size": meta["size"],
         "page_count": meta["page_count"],
         "pdf_version": meta["pdf_version"],
         "info": meta["info"],
