@@ -32,6 +32,9 @@ pub enum StartError {
     /// The witness configuration is wrong.
     #[error("witnesses: {0}")]
     Witnesses(String),
+    /// The notary seal could not be set up.
+    #[error(transparent)]
+    Seal(#[from] crate::notary::seal::SealError),
     /// The listener could not be bound or served.
     #[error("HTTP listener on {addr}: {source}")]
     Listen {
@@ -60,6 +63,8 @@ pub async fn open(config: Config) -> Result<Arc<AppState>, StartError> {
     drop(client);
     let admin_key_hash = admin_key_hash(config.admin_key.as_deref(), &config.data_dir)?;
     let tsa = crate::notary::tsa::TimeStamper::open(&store, &master_key, &pki, &config).await?;
+    let seal = crate::notary::seal::NotarySeal::open(&store, &master_key, &pki, &config).await?;
+    let inspectors = std::thread::available_parallelism().map_or(2, |n| n.get().max(2));
     let tsa_limiter = std::num::NonZeroU32::new(config.tsa_rate_per_sec)
         .map(|n| governor::RateLimiter::keyed(governor::Quota::per_second(n)));
     let log_signer =
@@ -92,6 +97,8 @@ pub async fn open(config: Config) -> Result<Arc<AppState>, StartError> {
         witnesses,
         pusher,
         signatures: Default::default(),
+        seal,
+        pdf_inspections: tokio::sync::Semaphore::new(inspectors),
         sequencer,
         log,
         log_vkey,

@@ -86,6 +86,11 @@ pub struct Config {
     pub witness_policy: usize,
     /// Timeout of each request to a witness, in milliseconds.
     pub witness_timeout_ms: u64,
+    /// Largest contract PDF accepted, in bytes (its route's body limit follows it).
+    pub contract_max_bytes: usize,
+    /// The executable run as the isolated PDF inspector (`<exe> __inspect-pdf`); `None` =
+    /// this very executable.
+    pub pdf_inspector: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -114,6 +119,8 @@ impl Default for Config {
             witnesses: String::new(),
             witness_policy: 0,
             witness_timeout_ms: 5000,
+            contract_max_bytes: 20 * 1024 * 1024,
+            pdf_inspector: None,
         }
     }
 }
@@ -187,6 +194,14 @@ impl Config {
             "NOTARIUM_WITNESS_TIMEOUT_MS",
             &mut cfg.witness_timeout_ms,
         )?;
+        set(
+            &env,
+            "NOTARIUM_CONTRACT_MAX_BYTES",
+            &mut cfg.contract_max_bytes,
+        )?;
+        if let Some(v) = env("NOTARIUM_PDF_INSPECTOR").filter(|v| !v.is_empty()) {
+            cfg.pdf_inspector = Some(PathBuf::from(v));
+        }
         cfg.validate()?;
         Ok(cfg)
     }
@@ -204,6 +219,13 @@ impl Config {
         };
         if self.pool_size == 0 {
             return Err(bad("NOTARIUM_POOL_SIZE", "0".into(), "must be at least 1"));
+        }
+        if self.contract_max_bytes == 0 {
+            return Err(bad(
+                "NOTARIUM_CONTRACT_MAX_BYTES",
+                "0".into(),
+                "must be at least 1",
+            ));
         }
         if self.batch_max == 0 {
             return Err(bad("NOTARIUM_BATCH_MAX", "0".into(), "must be at least 1"));
@@ -291,6 +313,25 @@ mod tests {
         assert!(e.to_string().contains("NOTARIUM_LISTEN"), "{e}");
         let e = load(&[("NOTARIUM_POOL_SIZE", "0")]).unwrap_err();
         assert!(e.to_string().contains("at least 1"), "{e}");
+    }
+
+    #[test]
+    fn contract_settings_come_from_the_environment() {
+        let c = load(&[]).unwrap();
+        assert_eq!(c.contract_max_bytes, 20 * 1024 * 1024);
+        assert!(c.pdf_inspector.is_none());
+        let c = load(&[
+            ("NOTARIUM_CONTRACT_MAX_BYTES", "4096"),
+            ("NOTARIUM_PDF_INSPECTOR", "/opt/notarium/bin/notarium"),
+        ])
+        .unwrap();
+        assert_eq!(c.contract_max_bytes, 4096);
+        assert_eq!(
+            c.pdf_inspector,
+            Some(PathBuf::from("/opt/notarium/bin/notarium"))
+        );
+        let e = load(&[("NOTARIUM_CONTRACT_MAX_BYTES", "0")]).unwrap_err();
+        assert!(e.to_string().contains("NOTARIUM_CONTRACT_MAX_BYTES"), "{e}");
     }
 
     #[test]

@@ -118,6 +118,16 @@ enum CaCommand {
 }
 
 fn main() -> ExitCode {
+    // The isolated PDF inspector: this binary re-run by the server, before clap (the
+    // subcommand is hidden), logging or any runtime start (it must stay small and quick).
+    if std::env::args_os().nth(1).as_deref()
+        == Some(std::ffi::OsStr::new(
+            notarium::documents::contract::INSPECTOR_SUBCOMMAND,
+        ))
+    {
+        let code = notarium::documents::contract::run_inspector_child();
+        return ExitCode::from(u8::try_from(code).unwrap_or(2));
+    }
     let cli = Cli::parse();
     if let Command::Verify(args) = &cli.command {
         return notarium::evidence::cli::main(args);

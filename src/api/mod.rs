@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod ca;
 pub mod evidence;
+pub mod contracts;
 pub mod health;
 pub mod invoices;
 pub mod log;
@@ -61,6 +62,10 @@ pub struct AppState {
     pub witnesses: Arc<crate::notary::witnesses::WitnessSet>,
     /// Sends new checkpoints to the witnesses.
     pub pusher: crate::notary::witnesses::WitnessPusher,
+    /// The notary seal (executed contracts).
+    pub seal: crate::notary::seal::NotarySeal,
+    /// Bounds the isolated PDF inspectors running at once (each may take a GiB of memory).
+    pub pdf_inspections: tokio::sync::Semaphore,
 }
 
 /// A rate limiter keyed by client address.
@@ -107,9 +112,23 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/log/proof", get(log::proof))
         .route("/v1/log/key", get(log::key))
         .route("/v1/log/witness-policy", get(log::witness_policy_file))
-        .route("/v1/tsa/certificate", get(tsa::certificate));
+        .route("/v1/tsa/certificate", get(tsa::certificate))
+        .route("/v1/contracts/{id}", get(contracts::get))
+        .route("/v1/contracts/{id}/signatures", post(contracts::sign))
+        .route("/v1/contracts/{id}/document", get(contracts::document))
+        .route("/v1/contracts/{id}/pdf", get(contracts::signed_pdf));
 
     let config = &state.config;
+    // Contract PDFs have their own bound (NOTARIUM_CONTRACT_MAX_BYTES), not the body limit.
+    let contract_limit = config
+        .contract_max_bytes
+        .saturating_add(contracts::MULTIPART_SLACK);
+    let contract_intake = Router::new()
+        .route("/v1/contracts", post(contracts::submit))
+        .layer(DefaultBodyLimit::max(contract_limit))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(
+            contract_limit,
+        ));
     let overload = ServiceBuilder::new()
         .layer(HandleErrorLayer::new(handle_overload))
         .load_shed()
@@ -119,6 +138,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     routes
         .layer(DefaultBodyLimit::max(config.body_limit))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(config.body_limit))
+        .merge(contract_intake)
         .layer(overload)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -40,6 +40,9 @@ pub enum ApiError {
         /// Extra members for the problem object.
         extra: Option<Value>,
     },
+    /// 413: the body (or a document in it) is larger than accepted.
+    #[error("{0}")]
+    PayloadTooLarge(String),
     /// 415: wrong content type.
     #[error("{0}")]
     UnsupportedMediaType(String),
@@ -96,6 +99,7 @@ impl ApiError {
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not-found"),
             ApiError::Conflict { .. } => (StatusCode::CONFLICT, "conflict"),
+            ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large"),
             ApiError::UnsupportedMediaType(_) => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type")
             }

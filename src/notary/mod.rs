@@ -2,9 +2,11 @@
 //! `documents`, `identity`) with the database. HTTP handlers call these; so do the CLI and the
 //! demo.
 
+pub mod contract;
 pub mod log;
 pub mod log_verify;
 pub mod notarize;
+pub mod seal;
 pub mod sequencer;
 pub mod signing;
 pub mod tsa;

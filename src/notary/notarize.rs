@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::sequencer::{Outcome, SequencerError, StatusCheck, Submission};
-use super::signing::SigningError;
+use super::signing::{OrgSignature, SigningError};
 use crate::api::AppState;
 use crate::ledger::{Entry, EntryKind, Signer};
 use crate::store::log::NewRecord;
@@ -129,6 +129,16 @@ pub async fn notarize(state: &AppState, n: Notarize<'_>) -> Result<Notarized, No
             n.x_signature,
         )
         .await?;
+    notarize_signed(state, n, sig).await
+}
+
+/// The flow after the signature: for statements the server signs with a key other than the
+/// org's (the notary seal); `n.x_signature` is ignored.
+pub async fn notarize_signed(
+    state: &AppState,
+    n: Notarize<'_>,
+    sig: OrgSignature,
+) -> Result<Notarized, NotarizeError> {
     let digest: [u8; 32] = Sha256::digest(n.body).into();
     let token = state
         .tsa

@@ -127,6 +127,27 @@ pub async fn may_see(
         .is_some())
 }
 
+/// Whether `viewer` holds a grant in force from any of `grantors` that covers time `at`.
+pub async fn granted_by_any(
+    client: &impl GenericClient,
+    grantors: &[Uuid],
+    viewer: Uuid,
+    at: OffsetDateTime,
+) -> Result<bool, StoreError> {
+    if grantors.is_empty() {
+        return Ok(false);
+    }
+    Ok(client
+        .query_opt(
+            "SELECT 1 FROM grants WHERE grantor = ANY($1) AND grantee = $2 AND withdrawn_at IS NULL
+               AND (valid_from IS NULL OR valid_from <= $3) AND (valid_to IS NULL OR valid_to >= $3)
+             LIMIT 1",
+            &[&grantors, &viewer, &at],
+        )
+        .await?
+        .is_some())
+}
+
 /// Search filters.
 #[derive(Debug, Default, Clone)]
 pub struct Search {

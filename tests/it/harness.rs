@@ -125,6 +125,9 @@ pub fn test_config(database_url: &str, data_dir: &Path) -> Config {
     config.listen = "127.0.0.1:0".parse().expect("addr");
     config.pool_size = 8;
     config.batch_interval_ms = 5;
+    // The server re-runs its own binary as the PDF inspector; in tests it runs in the test
+    // binary, so point it at the real `notarium`.
+    config.pdf_inspector = Some(PathBuf::from(env!("CARGO_BIN_EXE_notarium")));
     config
 }
 

@@ -222,14 +222,44 @@ impl CadesSigner {
         content_digest: &[u8],
         timestamp: impl FnOnce(&[u8]) -> Result<Vec<u8>, String>,
     ) -> Result<Vec<u8>, ContractError> {
-        let signed_attrs = SetOfVec::try_from(vec![
+        self.sign_detached_with(content_digest, &[], timestamp)
+    }
+
+    /// As [`CadesSigner::sign_detached`], with more signed attributes: each an attribute
+    /// type and the DER of its single value. The baseline three cannot be given again.
+    ///
+    /// Observed with poppler 22.12 (pdfsig, NSS): once a signature carrying a sizeable
+    /// attribute of a type NSS does not know has been checked, a later signature in the same
+    /// file by the same certificate is reported "Unknown issue with Certificate" (signed or
+    /// unsigned attribute alike). A certificate that signs with extra attributes should sign
+    /// only once per file.
+    ///
+    /// # Errors
+    /// As [`CadesSigner::sign_detached`], and `Encoding` for a value that is not one DER
+    /// element or a type that repeats a baseline attribute.
+    pub(crate) fn sign_detached_with(
+        &self,
+        content_digest: &[u8],
+        extra: &[(Oid, Vec<u8>)],
+        timestamp: impl FnOnce(&[u8]) -> Result<Vec<u8>, String>,
+    ) -> Result<Vec<u8>, ContractError> {
+        let mut attrs = vec![
             attribute(ATTR_CONTENT_TYPE, Any::encode_from(&ID_DATA)?)?,
             attribute(
                 ATTR_MESSAGE_DIGEST,
                 Any::encode_from(&OctetString::new(content_digest)?)?,
             )?,
             self.signing_certificate.clone(),
-        ])?;
+        ];
+        for (oid, value) in extra {
+            if attrs.iter().any(|a| a.oid == *oid) {
+                return Err(ContractError::Encoding(format!(
+                    "signed attribute {oid} given twice"
+                )));
+            }
+            attrs.push(attribute(*oid, Any::from_der(value)?)?);
+        }
+        let signed_attrs = SetOfVec::try_from(attrs)?;
         // RFC 5652 section 5.4: the signature covers the attributes encoded as a SET (0x31).
         let to_sign = signed_attrs.to_der()?;
         let signature = self

@@ -403,6 +403,47 @@ mod tests {
         );
     }
 
+    /// A standard security handler with /V 2 and /Length 0: the `pdf` crate asserts on the
+    /// empty RC4 key (found here; its issue #252 reports panics of the same family).
+    pub(crate) fn pdf_that_panics_the_parser() -> Vec<u8> {
+        let objects: [&[u8]; 4] = [
+            b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] >>",
+            b"<< /Filter /Standard /V 2 /R 3 /Length 0 /O <00> /U <00> /P -4 >>",
+        ];
+        let mut out = b"%PDF-1.7\n".to_vec();
+        let mut offsets = Vec::new();
+        for (i, o) in objects.iter().enumerate() {
+            offsets.push(out.len());
+            out.extend(format!("{} 0 obj\n", i + 1).as_bytes());
+            out.extend(*o);
+            out.extend(b"\nendobj\n");
+        }
+        let xref = out.len();
+        out.extend(b"xref\n0 5\n0000000000 65535 f \n");
+        for o in offsets {
+            out.extend(format!("{o:010} 00000 n \n").as_bytes());
+        }
+        out.extend(
+            format!(
+                "trailer\n<< /Size 5 /Root 1 0 R /Encrypt 4 0 R /ID [<00112233> <00112233>] >>\n\
+                 startxref\n{xref}\n%%EOF\n"
+            )
+            .as_bytes(),
+        );
+        out
+    }
+
+    #[test]
+    fn a_parser_panic_is_caught_and_named() {
+        let pdf = pdf_that_panics_the_parser();
+        assert_eq!(
+            inspect_pdf(&pdf, &limits()),
+            Err(ContractError::ParserPanic)
+        );
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(96))]
 

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::documents::contract::error::ContractError;
 use crate::documents::contract::intake::{IntakeLimits, PdfInfo, inspect_pdf};
+use crate::documents::contract::pades::check_signable;
 
 /// The hidden subcommand that makes the `notarium` binary act as the inspector child.
 pub const INSPECTOR_SUBCOMMAND: &str = "__inspect-pdf";
@@ -39,10 +40,13 @@ enum Answer {
 
 /// Inspects `bytes` in a child process running this very executable with
 /// [`INSPECTOR_SUBCOMMAND`], under `limits` (size and pages, address space, wall-clock time).
+/// The child also runs [`check_signable`] on documents that are not encrypted, so `lopdf`,
+/// the parser signing will use, meets the bytes in the child first.
 ///
 /// # Errors
-/// As [`inspect_pdf`], plus `Timeout`, `ResourceLimit` when the child died, and `Inspector`
-/// when the child could not be started or answered nonsense.
+/// As [`inspect_pdf`], plus `Unsignable` from [`check_signable`], `Timeout`,
+/// `ResourceLimit` when the child died, and `Inspector` when the child could not be started
+/// or answered nonsense.
 pub fn inspect_pdf_isolated(bytes: &[u8], limits: &IntakeLimits) -> Result<PdfInfo, ContractError> {
     let exe = std::env::current_exe()
         .map_err(|e| ContractError::Inspector(format!("own executable: {e}")))?;
@@ -173,8 +177,9 @@ fn apply_rlimits(command: &mut Command, limits: &IntakeLimits) {
 fn apply_rlimits(_command: &mut Command, _limits: &IntakeLimits) {}
 
 /// The inspector child's whole life: reads a PDF from stdin (at most the size bound), runs
-/// [`inspect_pdf`], writes one line of JSON to stdout, and returns the process exit code
-/// (0 whenever an answer was written, refusals included).
+/// [`inspect_pdf`] and (unless encrypted) [`check_signable`], writes one line of JSON to
+/// stdout, and returns the process exit code (0 whenever an answer was written, refusals
+/// included).
 pub fn run_inspector_child() -> i32 {
     let defaults = IntakeLimits::default();
     let max_pages = std::env::var(MAX_PAGES_ENV)
@@ -197,7 +202,12 @@ pub fn run_inspector_child() -> i32 {
         .read_to_end(&mut bytes);
     let answer = match read {
         Ok(_) => match inspect_pdf(&bytes, &limits) {
-            Ok(info) => Answer::Ok(info),
+            // an encrypted document is described, not probed: the caller decides
+            Ok(info) if info.encrypted => Answer::Ok(info),
+            Ok(info) => match check_signable(&bytes) {
+                Ok(()) => Answer::Ok(info),
+                Err(e) => Answer::Err(e),
+            },
             Err(e) => Answer::Err(e),
         },
         Err(e) => Answer::Err(ContractError::Inspector(format!("stdin: {e}"))),

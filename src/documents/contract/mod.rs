@@ -6,6 +6,8 @@
 //! - [`sign_pdf`]: the PDF plus one incremental update carrying a CAdES-detached signature
 //!   (signed by a [`CadesSigner`]) with a signature time-stamp.
 //! - [`verify_pdf_signatures`]: every signature of a PDF, checked.
+//! - [`OnBehalfOf`]: a party's own signature over the original, carried by the notary
+//!   seal's PAdES signature made on that party's behalf.
 //!
 //! Standards: ISO 32000-1 (12.8 digital signatures, 7.5.6 incremental updates),
 //! ETSI EN 319 142-1 (PAdES baseline), RFC 5652 (CMS), RFC 5035 (ESSCertIDv2),
@@ -16,6 +18,7 @@ mod error;
 mod fields;
 mod intake;
 mod isolate;
+mod on_behalf;
 mod pades;
 #[cfg(test)]
 mod testing;
@@ -27,7 +30,8 @@ pub use intake::{IntakeLimits, PdfInfo, SignatureFieldInfo, inspect_pdf};
 pub use isolate::{
     INSPECTOR_SUBCOMMAND, inspect_pdf_isolated, inspect_pdf_with_command, run_inspector_child,
 };
-pub use pades::{DEFAULT_CONTENTS_RESERVE, SignatureOptions, sign_pdf};
+pub use on_behalf::{ATTR_ON_BEHALF_OF, OnBehalfCheck, OnBehalfOf, check_on_behalf};
+pub use pades::{DEFAULT_CONTENTS_RESERVE, SignatureOptions, check_signable, sign_pdf};
 pub use verify::{
     MAX_VERIFY_BYTES, PdfVerification, SignatureCheck, SignatureTime, verify_pdf_signatures,
 };

@@ -21,6 +21,7 @@ use crate::documents::contract::cades::{CadesSigner, sha256};
 use crate::documents::contract::error::{ContractError, short_reason};
 use crate::documents::contract::fields::{acroform, fields};
 use crate::documents::contract::intake::find;
+use crate::documents::contract::on_behalf::{ATTR_ON_BEHALF_OF, OnBehalfOf};
 
 /// Default DER bytes reserved for the CMS in /Contents (16 KiB of hex in the file).
 pub const DEFAULT_CONTENTS_RESERVE: usize = 8 * 1024;
@@ -49,6 +50,9 @@ pub struct SignatureOptions {
     pub signing_time: Option<OffsetDateTime>,
     /// DER bytes reserved for the CMS in /Contents.
     pub contents_reserve: usize,
+    /// When the signer signs on a party's behalf: the party's own signature, carried as a
+    /// signed attribute of the CMS (see [`OnBehalfOf`]).
+    pub on_behalf_of: Option<OnBehalfOf>,
 }
 
 impl SignatureOptions {
@@ -61,6 +65,7 @@ impl SignatureOptions {
             location: None,
             signing_time: None,
             contents_reserve: DEFAULT_CONTENTS_RESERVE,
+            on_behalf_of: None,
         }
     }
 }
@@ -134,8 +139,8 @@ fn check_options(o: &SignatureOptions) -> Result<(), ContractError> {
 /// Earlier signatures stay valid: their bytes are not touched.
 ///
 /// # Errors
-/// `Unsignable` (unreadable or encrypted PDF, field name taken, no page, bad options),
-/// `Timestamp`, `Signer`, `SignatureTooLarge`.
+/// `Unsignable` (unreadable or encrypted PDF, field name taken, no page, bad options, an
+/// `on_behalf_of` length beyond the PDF), `Timestamp`, `Signer`, `SignatureTooLarge`.
 pub fn sign_pdf(
     pdf: &[u8],
     signer: &CadesSigner,
@@ -143,6 +148,15 @@ pub fn sign_pdf(
     timestamp: impl FnOnce(&[u8]) -> Result<Vec<u8>, String>,
 ) -> Result<Vec<u8>, ContractError> {
     check_options(options)?;
+    let extra = match &options.on_behalf_of {
+        Some(ev) if ev.signed_length > pdf.len() => {
+            return Err(unsignable(
+                "the party's signed length is beyond the end of the PDF",
+            ));
+        }
+        Some(ev) => vec![(ATTR_ON_BEHALF_OF, ev.to_der()?)],
+        None => Vec::new(),
+    };
     let mut out = catch_unwind(AssertUnwindSafe(|| prepare(pdf, options)))
         .map_err(|_| unsignable("the PDF parser failed on this document"))??;
 
@@ -150,7 +164,7 @@ pub fn sign_pdf(
     let mut signed = Vec::with_capacity(out.len());
     signed.extend_from_slice(out.get(..contents_start).unwrap_or_default());
     signed.extend_from_slice(out.get(contents_end..).unwrap_or_default());
-    let cms = signer.sign_detached(&sha256(&signed), timestamp)?;
+    let cms = signer.sign_detached_with(&sha256(&signed), &extra, timestamp)?;
     if cms.len() > options.contents_reserve {
         return Err(ContractError::SignatureTooLarge {
             needed: cms.len(),
@@ -163,6 +177,20 @@ pub fn sign_pdf(
         .ok_or_else(|| ContractError::Encoding("contents slot out of bounds".into()))?;
     slot.copy_from_slice(hex.as_bytes());
     Ok(out)
+}
+
+/// Checks that [`sign_pdf`] can add a signature to `pdf` (it reads with `lopdf`, is not
+/// encrypted, has a sound cross-reference chain, a catalog and a page), without signing.
+/// Intake runs it in the isolated inspector, so a contract that could never be signed is
+/// refused when submitted rather than when its last party signs.
+///
+/// # Errors
+/// `Unsignable` with the reason, `ParserPanic` when `lopdf` panicked.
+pub fn check_signable(pdf: &[u8]) -> Result<(), ContractError> {
+    let probe = SignatureOptions::new("notarium-signability-probe", "probe");
+    catch_unwind(AssertUnwindSafe(|| prepare(pdf, &probe)))
+        .map_err(|_| ContractError::ParserPanic)?
+        .map(|_| ())
 }
 
 /// Writes the incremental update with placeholders; returns the whole new file.
@@ -471,6 +499,44 @@ mod tests {
             sign(b"%PDF-1.7\nnot really", &SignatureOptions::new("f", "A")),
             Err(ContractError::Unsignable(_))
         ));
+    }
+
+    #[test]
+    fn the_signability_probe_accepts_what_signs_and_refuses_what_cannot() {
+        for modern in [false, true] {
+            let pdf = sample_pdf(2, modern);
+            check_signable(&pdf).unwrap();
+        }
+        for bad in [
+            &b"%PDF-1.7\nnot really"[..],
+            b"",
+            b"%PDF-1.7\nstartxref\n9\n%%EOF",
+        ] {
+            assert!(
+                matches!(check_signable(bad), Err(ContractError::Unsignable(_))),
+                "{bad:?}"
+            );
+        }
+        // a signed PDF takes more signatures
+        let pki = TestPki::new();
+        check_signable(&pki.sign(&sample_pdf(1, false), "A", "a")).unwrap();
+    }
+
+    #[test]
+    fn an_on_behalf_length_beyond_the_pdf_is_refused() {
+        let pki = TestPki::new();
+        let pdf = sample_pdf(1, false);
+        let (_, cert) = pki.party_key("B");
+        let mut o = SignatureOptions::new("b", "Seal");
+        o.on_behalf_of = Some(OnBehalfOf {
+            signed_length: pdf.len() + 1,
+            signature: vec![0x30, 0],
+            certificate_der: cert,
+            token_der: pki.timestamp(&pdf).unwrap(),
+            log_index: 0,
+        });
+        let e = sign_pdf(&pdf, &pki.signer("Seal"), &o, |s| pki.timestamp(s)).unwrap_err();
+        assert!(e.to_string().contains("beyond the end"), "{e}");
     }
 
     #[test]

@@ -161,6 +161,33 @@ impl TestPki {
         .unwrap()
     }
 
+    /// A party's own key (ring) and certificate (DER) from the issuing CA, as an
+    /// organisation that signs outside the server has them.
+    pub fn party_key(&self, cn: &str) -> (ring::signature::EcdsaKeyPair, Vec<u8>) {
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
+        let mut p = CertificateParams::default();
+        p.distinguished_name.push(DnType::CommonName, cn);
+        p.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::ContentCommitment,
+        ];
+        p.not_before = OffsetDateTime::now_utc() - Duration::hours(1);
+        p.not_after = OffsetDateTime::now_utc() + Duration::days(30);
+        let cert = p
+            .signed_by(
+                &key,
+                &Issuer::from_params(&self.issuing_params, &self.issuing_key),
+            )
+            .unwrap();
+        let ring_key = ring::signature::EcdsaKeyPair::from_pkcs8(
+            &ring::signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+            &key.serialize_der(),
+            &ring::rand::SystemRandom::new(),
+        )
+        .unwrap();
+        (ring_key, cert.der().to_vec())
+    }
+
     /// A signature time-stamp: a token over SHA-256 of `signature`, dated now.
     pub fn timestamp(&self, signature: &[u8]) -> Result<Vec<u8>, String> {
         let digest = HashAlgorithm::Sha256.digest(signature);

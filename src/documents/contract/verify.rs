@@ -13,10 +13,13 @@ use lopdf::{Dictionary, Document, Object};
 use time::OffsetDateTime;
 
 use crate::documents::contract::cades::{
-    RawSignature, der_len, digest_by_oid, parse_signature, sha256,
+    RawSignature, der_len, digest_by_oid, parse_signature, sha256, single_value,
 };
 use crate::documents::contract::error::{ContractError, short_reason};
 use crate::documents::contract::fields::fields;
+use crate::documents::contract::on_behalf::{
+    ATTR_ON_BEHALF_OF, OnBehalfCheck, OnBehalfOf, check_on_behalf,
+};
 use crate::identity::certcheck::{Revocations, check_certificate};
 use crate::timestamp::{HashAlgorithm, TrustStore, verify_token};
 
@@ -51,6 +54,9 @@ pub struct SignatureCheck {
     pub signer_certificate: Option<Vec<u8>>,
     /// The verified signature time-stamp, when present and valid.
     pub timestamp: Option<SignatureTime>,
+    /// When the signer signed on a party's behalf: what the carried party signature proves
+    /// (its failed checks are among `problems`).
+    pub on_behalf_of: Option<OnBehalfCheck>,
     /// Every failed check, one sentence each; empty when the signature is valid.
     pub problems: Vec<String>,
 }
@@ -208,6 +214,7 @@ fn check_signature(
         signer_subject: None,
         signer_certificate: None,
         timestamp: None,
+        on_behalf_of: None,
         problems: Vec::new(),
     };
     if !matches!(
@@ -251,7 +258,10 @@ fn check_signature(
             .push("/Contents has data after the CMS signature".into());
     }
     match parse_signature(cms) {
-        Ok(raw) => check_cms(&mut check, &raw, &signed, roots, trust),
+        Ok(raw) => {
+            check_cms(&mut check, &raw, &signed, roots, trust);
+            check_party_evidence(&mut check, &raw, pdf, br[1], roots, trust);
+        }
         Err(e) => check.problems.push(e.to_string()),
     }
     check
@@ -321,6 +331,36 @@ fn check_cms(
     if let Err(e) = check_certificate(&cert, &carried, roots, at, &Revocations::default()) {
         problems.push(format!("signer certificate: {e}"));
     }
+}
+
+/// The party signature a seal signature made on a party's behalf carries, checked.
+fn check_party_evidence(
+    check: &mut SignatureCheck,
+    raw: &RawSignature<'_>,
+    pdf: &[u8],
+    hole_start: usize,
+    roots: &[Vec<u8>],
+    trust: &TrustStore,
+) {
+    let value = match single_value(&raw.signed_attrs, ATTR_ON_BEHALF_OF) {
+        Ok(Some(v)) => v,
+        Ok(None) => return,
+        Err(e) => {
+            check.problems.push(e.to_string());
+            return;
+        }
+    };
+    let evidence = match OnBehalfOf::from_der(value) {
+        Ok(e) => e,
+        Err(e) => {
+            check.problems.push(e.to_string());
+            return;
+        }
+    };
+    let carried: Vec<Vec<u8>> = raw.certificates.iter().map(|c| c.to_vec()).collect();
+    let (found, problems) = check_on_behalf(&evidence, pdf, hole_start, &carried, roots, trust);
+    check.problems.extend(problems);
+    check.on_behalf_of = Some(found);
 }
 
 #[cfg(test)]
@@ -394,6 +434,50 @@ mod tests {
         let bad = verify_pdf_signatures(&signed, std::slice::from_ref(&pki.root_der)).unwrap();
         assert!(!bad.is_valid());
         assert!(bad.unsigned_tail > 0);
+    }
+
+    #[test]
+    fn a_seal_signature_on_a_partys_behalf_carries_and_checks_the_party_signature() {
+        use crate::documents::contract::sign_pdf;
+        let pki = TestPki::new();
+        let original = sample_pdf(2, false);
+        let (key, cert) = pki.party_key("Party B");
+        let rng = ring::rand::SystemRandom::new();
+        let evidence = |signature: Vec<u8>| OnBehalfOf {
+            signed_length: original.len(),
+            signature,
+            certificate_der: cert.clone(),
+            token_der: pki.timestamp(&original).unwrap(),
+            log_index: 3,
+        };
+        let sign = |ev: OnBehalfOf| {
+            let mut o = crate::documents::contract::SignatureOptions::new("party-b", "Seal");
+            o.on_behalf_of = Some(ev);
+            o.contents_reserve = 16 * 1024;
+            sign_pdf(&original, &pki.signer("Seal"), &o, |s| pki.timestamp(s)).unwrap()
+        };
+        let good = key.sign(&rng, &original).unwrap().as_ref().to_vec();
+        let signed = sign(evidence(good));
+        let roots = std::slice::from_ref(&pki.root_der);
+        let report = verify_pdf_signatures(&signed, roots).unwrap();
+        assert!(report.is_valid(), "{report:#?}");
+        let on_behalf = report.signatures[0].on_behalf_of.as_ref().unwrap();
+        assert_eq!(on_behalf.party_subject, "CN=Party B");
+        assert_eq!(on_behalf.signed_length, original.len());
+        assert_eq!(on_behalf.log_index, 3);
+        assert!(on_behalf.signed_at.is_some());
+
+        // the seal's signature is sound, but the party's is over other bytes: refused
+        let other = key.sign(&rng, b"other bytes").unwrap().as_ref().to_vec();
+        let report = verify_pdf_signatures(&sign(evidence(other)), roots).unwrap();
+        assert!(!report.is_valid());
+        assert!(
+            report.signatures[0]
+                .problems
+                .iter()
+                .any(|p| p.contains("party's signature does not verify")),
+            "{report:#?}"
+        );
     }
 
     #[test]
