@@ -29,6 +29,8 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Load test a server (or a fresh one with --spawn) and compare with baselines.
+    Loadtest(Box<notarium::loadtest::Options>),
 }
 
 #[derive(Subcommand)]
@@ -131,6 +133,7 @@ async fn run(command: Command) -> Result<ExitCode, Box<dyn std::error::Error>> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Admin { command } => admin(command).await,
+        Command::Loadtest(opts) => Ok(notarium::loadtest::main(*opts).await?),
     }
 }
 
