@@ -17,9 +17,9 @@ use tokio::time::Instant;
 use super::LoadtestError;
 use super::client::{Connection, Failure, Target};
 use super::options::ClientKind;
-use super::procstat::{UsageSample, Watched, clock_ticks_per_sec};
+use super::procstat::{UsageSample, Watched, clock_ticks_per_sec, read_stat};
 use super::report::{
-    KindReport, LatencySummary, PhaseReport, ServerUsage, new_histogram, record, throughput,
+    KindReport, LatencySummary, PhaseReport, ServerUsage, new_histogram, ratio, record, throughput,
 };
 use super::requests::{Kind, RequestSet};
 use super::tsa_query::reply_granted;
@@ -103,18 +103,21 @@ pub async fn run_phase(
     // early because the prepared requests ran out).
     let mut joined = None;
     let mut window: Option<(Instant, UsageSample)> = None;
+    let mut own_start: Option<(Instant, u64)> = None;
     tokio::select! {
         r = &mut all => joined = Some(r),
         _ = tokio::time::sleep_until(measure_start) => {}
     }
     if joined.is_none() {
         window = watched.map(|w| (Instant::now(), w.sample()));
+        own_start = Some((Instant::now(), own_ticks()));
         tokio::select! {
             r = &mut all => joined = Some(r),
             _ = tokio::time::sleep_until(end) => {}
         }
     }
     let closing = watched.map(|w| (Instant::now(), w.sample()));
+    let own_end = (Instant::now(), own_ticks());
     let joined = match joined {
         Some(j) => j,
         None => all.await,
@@ -187,7 +190,16 @@ pub async fn run_phase(
             .collect(),
         exhausted: exhausted.load(Ordering::Relaxed),
         server,
+        load_generator_cpu_cores: own_start.and_then(|(t0, k0)| {
+            let secs = own_end.1.saturating_sub(k0) as f64 / clock_ticks_per_sec() as f64;
+            ratio(secs, own_end.0.saturating_duration_since(t0).as_secs_f64())
+        }),
     })
+}
+
+/// CPU ticks of this process (the load generator) so far.
+fn own_ticks() -> u64 {
+    read_stat(std::process::id()).map_or(0, |s| s.utime.saturating_add(s.stime))
 }
 
 #[allow(clippy::too_many_arguments)]

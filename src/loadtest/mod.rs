@@ -392,7 +392,11 @@ async fn prepare(
     if want_tsa {
         lists.insert(
             Kind::Tsa,
-            requests::tsa(tsa_query::queries(count(Kind::Tsa), opts.seed)?),
+            requests::tsa(tsa_query::queries(
+                count(Kind::Tsa),
+                opts.seed,
+                !opts.tsa_no_cert_req,
+            )?),
         );
     }
     if want_inv && let Some(iss) = &issuer {

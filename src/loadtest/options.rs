@@ -58,6 +58,9 @@ pub struct Options {
     /// Invoices submitted before measuring proofs, bundles or mix (log entries and record ids).
     #[arg(long, default_value_t = 256)]
     pub populate: usize,
+    /// TSA queries without certReq (tokens then carry no certificates).
+    #[arg(long)]
+    pub tsa_no_cert_req: bool,
     /// Weights of the mix scenario.
     #[arg(long, default_value = "tsa=4,invoices=2,proofs=3,bundles=1")]
     pub mix: MixWeights,

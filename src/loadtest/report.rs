@@ -186,6 +186,8 @@ pub struct PhaseReport {
     pub exhausted: bool,
     /// The server's CPU and memory over the window, when its process was found.
     pub server: Option<ServerUsage>,
+    /// CPU of the load generator itself over the window, in cores (it shares the machine).
+    pub load_generator_cpu_cores: Option<f64>,
 }
 
 impl PhaseReport {
@@ -477,6 +479,9 @@ fn write_phase(s: &mut String, p: &PhaseReport) {
             let _ = writeln!(s, "  {r:.0} requests per CPU second of server + database");
         }
     }
+    if let Some(c) = p.load_generator_cpu_cores {
+        let _ = writeln!(s, "  load generator: {c:.2} CPU cores");
+    }
 }
 
 #[cfg(test)]
@@ -578,6 +583,7 @@ mod tests {
             by_kind: BTreeMap::new(),
             exhausted: false,
             server: None,
+            load_generator_cpu_cores: None,
         }
     }
 

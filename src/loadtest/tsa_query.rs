@@ -31,7 +31,7 @@ pub fn query_der(digest: &[u8; 32], nonce: u64, cert_req: bool) -> Result<Vec<u8
 }
 
 /// The `count` distinct queries of a run: digest i = SHA-256(seed ‖ i), nonce from (seed, i).
-pub fn queries(count: usize, seed: u64) -> Result<Vec<Vec<u8>>, LoadtestError> {
+pub fn queries(count: usize, seed: u64, cert_req: bool) -> Result<Vec<Vec<u8>>, LoadtestError> {
     (0..count as u64)
         .map(|i| {
             let mut h = Sha256::new();
@@ -39,7 +39,7 @@ pub fn queries(count: usize, seed: u64) -> Result<Vec<Vec<u8>>, LoadtestError> {
             h.update(seed.to_be_bytes());
             h.update(i.to_be_bytes());
             let digest: [u8; 32] = h.finalize().into();
-            query_der(&digest, mix64(seed ^ mix64(i)), true)
+            query_der(&digest, mix64(seed ^ mix64(i)), cert_req)
         })
         .collect()
 }
@@ -114,7 +114,7 @@ mod tests {
 
     #[test]
     fn queries_are_distinct_and_parse() {
-        let qs = queries(200, 7).unwrap();
+        let qs = queries(200, 7, true).unwrap();
         let mut imprints = std::collections::HashSet::new();
         let mut nonces = std::collections::HashSet::new();
         for q in &qs {
@@ -122,7 +122,13 @@ mod tests {
             assert!(imprints.insert(r.message_imprint.clone()));
             assert!(nonces.insert(r.nonce_bytes().unwrap().to_vec()));
         }
-        assert_ne!(queries(1, 8).unwrap(), queries(1, 7).unwrap());
+        assert_ne!(queries(1, 8, true).unwrap(), queries(1, 7, true).unwrap());
+        let plain = queries(1, 7, false).unwrap();
+        assert!(
+            !crate::timestamp::parse_request(&plain[0], &[])
+                .unwrap()
+                .cert_req
+        );
     }
 
     #[test]

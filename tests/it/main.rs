@@ -2,4 +2,5 @@
 
 mod foundation;
 mod harness;
+mod loadtest;
 mod tsa;
