@@ -26,6 +26,9 @@ pub enum StartError {
     /// The TSA could not be set up.
     #[error(transparent)]
     Tsa(#[from] crate::notary::tsa::TsaError),
+    /// The log could not be set up.
+    #[error(transparent)]
+    Log(#[from] crate::notary::log::LogError),
     /// The listener could not be bound or served.
     #[error("HTTP listener on {addr}: {source}")]
     Listen {
@@ -56,7 +59,27 @@ pub async fn open(config: Config) -> Result<Arc<AppState>, StartError> {
     let tsa = crate::notary::tsa::TimeStamper::open(&store, &master_key, &pki, &config).await?;
     let tsa_limiter = std::num::NonZeroU32::new(config.tsa_rate_per_sec)
         .map(|n| governor::RateLimiter::keyed(governor::Quota::per_second(n)));
+    let log_signer =
+        crate::notary::log::load_or_create_log_key(&store, &master_key, &config.log_origin).await?;
+    let log_vkey = log_signer.verifier().to_vkey();
+    let log = Arc::new(crate::notary::log::LogReader::default());
+    let sequencer = crate::notary::sequencer::Sequencer::spawn(
+        store.pool.clone(),
+        store.pg_config.clone(),
+        log_signer,
+        log.clone(),
+        crate::notary::sequencer::SequencerConfig {
+            batch_interval: std::time::Duration::from_millis(config.batch_interval_ms),
+            batch_max: config.batch_max,
+            queue_max: config.queue_max,
+            origin: config.log_origin.clone(),
+        },
+    );
     Ok(Arc::new(AppState {
+        signatures: Default::default(),
+        sequencer,
+        log,
+        log_vkey,
         tsa,
         tsa_limiter,
         config,
@@ -128,6 +151,7 @@ pub async fn serve_on(
 
 /// Stops the database when this is the last holder of the state.
 pub async fn close(state: Arc<AppState>) {
+    state.sequencer.stop();
     match Arc::try_unwrap(state) {
         Ok(state) => state.store.shutdown().await,
         Err(_) => {

@@ -6,6 +6,7 @@
 pub mod api;
 pub mod app;
 pub mod config;
+pub mod demo;
 pub mod documents;
 pub mod evidence;
 pub mod identity;

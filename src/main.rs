@@ -24,7 +24,13 @@ struct Cli {
 enum Command {
     /// Run the server (a private PostgreSQL under the data directory when DATABASE_URL is unset).
     Serve,
-    /// Administration: organisations, CA.
+    /// The whole story on the embedded default: orgs, invoices, a receipt checked offline.
+    Demo {
+        /// Exit after the story instead of serving until Ctrl-C.
+        #[arg(long)]
+        exit: bool,
+    },
+    /// Administration: organisations, CA, log.
     Admin {
         #[command(subcommand)]
         command: AdminCommand,
@@ -45,6 +51,19 @@ enum AdminCommand {
         #[command(subcommand)]
         command: CaCommand,
     },
+    /// The Merkle log.
+    Log {
+        #[command(subcommand)]
+        command: LogCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum LogCommand {
+    /// Print the log's checkpoint verifier key (C2SP vkey).
+    Key,
+    /// Recompute the tree from the stored entries; check every checkpoint and tile.
+    Verify,
 }
 
 #[derive(Subcommand)]
@@ -100,8 +119,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new("info,deadpool.postgres=error")
+            }),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -133,8 +153,57 @@ async fn run(command: Command) -> Result<ExitCode, Box<dyn std::error::Error>> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Admin { command } => admin(command).await,
+        Command::Demo { exit } => demo(exit).await,
         Command::Loadtest(opts) => Ok(notarium::loadtest::main(*opts).await?),
     }
+}
+
+async fn demo(exit: bool) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let config = Config::load()?;
+    println!("notarium demo: data under {}", config.data_dir.display());
+    let state = app::open(config).await?;
+    // The demo calls the API as the operator would, with the admin key (from config, or the
+    // file the first start generated).
+    let admin_key = match &state.config.admin_key {
+        Some(k) => k.clone(),
+        None => std::fs::read_to_string(state.config.data_dir.join("admin.key"))?
+            .trim()
+            .to_string(),
+    };
+    let listener = tokio::net::TcpListener::bind(state.config.listen).await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    println!("server listening on {base}");
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app::serve_on(state.clone(), listener, async move {
+        tokio::select! {
+            _ = stop_rx => {},
+            _ = app::shutdown_signal() => {},
+        }
+    }));
+    // Let the sequencer take its lock before the first submission.
+    for _ in 0..100 {
+        if state.sequencer.is_leader() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let result = notarium::demo::run_story(&state, &base, &admin_key).await;
+    match &result {
+        Ok(()) => println!("\nThe story is complete: every step passed."),
+        Err(e) => eprintln!("\ndemo failed: {e}"),
+    }
+    if exit || result.is_err() {
+        let _ = stop_tx.send(());
+    } else {
+        println!("Serving until Ctrl-C.");
+    }
+    drop(state);
+    server.await??;
+    Ok(if result.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 async fn admin(command: AdminCommand) -> Result<ExitCode, Box<dyn std::error::Error>> {
@@ -199,6 +268,32 @@ async fn admin_with(
                 )
                 .await?;
                 println!("{out}");
+            }
+        },
+        AdminCommand::Log { command } => match command {
+            LogCommand::Key => println!("{}", state.log_vkey),
+            LogCommand::Verify => {
+                let verifier = notarium::ledger::Ed25519Verifier::from_vkey(&state.log_vkey)
+                    .map_err(|e| format!("log key: {e}"))?;
+                let report = notarium::notary::log_verify::verify_log(
+                    &state.store,
+                    &state.config.log_origin,
+                    &verifier,
+                )
+                .await?;
+                println!(
+                    "entries recomputed: {}\ncheckpoints checked: {}\ntiles compared: {}",
+                    report.entries, report.checkpoints, report.tiles
+                );
+                for p in &report.problems {
+                    println!("MISMATCH {p}");
+                }
+                if report.ok() {
+                    println!("log verifies");
+                } else {
+                    println!("log does NOT verify: {} problem(s)", report.problems.len());
+                    return Ok(ExitCode::from(1));
+                }
             }
         },
         AdminCommand::Ca { command } => match command {

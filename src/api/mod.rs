@@ -4,9 +4,12 @@
 pub mod auth;
 pub mod ca;
 pub mod health;
+pub mod invoices;
+pub mod log;
 pub mod metrics;
 pub mod orgs;
 pub mod problem;
+pub mod records;
 pub mod tsa;
 
 use std::sync::Arc;
@@ -45,6 +48,14 @@ pub struct AppState {
     pub tsa: crate::notary::tsa::TimeStamper,
     /// Per-address limit on `POST /tsa`, when configured.
     pub tsa_limiter: Option<IpLimiter>,
+    /// The log's writer (one per database, elected by advisory lock).
+    pub sequencer: crate::notary::sequencer::Sequencer,
+    /// Proofs from tiles.
+    pub log: std::sync::Arc<crate::notary::log::LogReader>,
+    /// The log's checkpoint verifier key (C2SP vkey).
+    pub log_vkey: String,
+    /// Org certificate checks and custodial keys.
+    pub signatures: crate::notary::signing::Signatures,
 }
 
 /// A rate limiter keyed by client address.
@@ -69,9 +80,21 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/orgs/{id}/certificates", post(orgs::certificates))
         .route("/v1/orgs/{id}/keys", post(orgs::rotate_key))
         .route("/v1/orgs/{id}/revoke", post(orgs::revoke))
+        .route("/v1/invoices", post(invoices::submit))
+        .route("/v1/invoices/{id}/status", post(invoices::status))
+        .route("/v1/records", get(records::list))
+        .route("/v1/records/{id}", get(records::get))
+        .route("/v1/grants", post(records::grant))
+        .route("/v1/grants/{id}", axum::routing::delete(records::withdraw))
         .route("/v1/ca", get(ca::certificates))
         .route("/v1/crl", get(ca::crl))
         .route("/tsa", post(tsa::timestamp))
+        .route("/checkpoint", get(log::checkpoint))
+        .route("/tile/{*path}", get(log::tile))
+        .route("/v1/log/inclusion", get(log::inclusion))
+        .route("/v1/log/consistency", get(log::consistency))
+        .route("/v1/log/proof", get(log::proof))
+        .route("/v1/log/key", get(log::key))
         .route("/v1/tsa/certificate", get(tsa::certificate));
 
     let config = &state.config;

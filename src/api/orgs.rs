@@ -191,6 +191,7 @@ pub async fn issue(
         issued.not_after,
     )
     .await?;
+    state.signatures.invalidate(org.id);
     tracing::info!(org_id = %org.id, custodial = sealed.is_some(), "certificate issued");
     let cert_pem = pem_cert(&issued.der);
     let chain = format!(
@@ -281,6 +282,7 @@ pub async fn revoke_org(
     } else {
         0
     };
+    state.signatures.invalidate(id);
     tracing::info!(org_id = %id, certs, keys, "organisation revoked");
     Ok(json!({"revoked_certificates": certs, "revoked_keys": keys,
         "from": from.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()}))

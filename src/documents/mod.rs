@@ -1,7 +1,8 @@
 //! Documents notarium reads: e-invoices (parsing, normalisation, validation, keys, canonical
-//! digest) and taxpayer ids. Pure: no database, no network, no HTTP, so the offline verifier
-//! reuses it.
+//! digest), e-contracts (PDF intake, PAdES signatures) and taxpayer ids. Pure: no database, no
+//! network, no HTTP, so the offline verifier reuses it.
 
+pub mod contract;
 pub mod invoice;
 pub mod taxid;
 

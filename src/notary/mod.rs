@@ -2,4 +2,9 @@
 //! `documents`, `identity`) with the database. HTTP handlers call these; so do the CLI and the
 //! demo.
 
+pub mod log;
+pub mod log_verify;
+pub mod notarize;
+pub mod sequencer;
+pub mod signing;
 pub mod tsa;

@@ -28,6 +28,14 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0002_timestamp.sql",
         sql: include_str!("../../sql/0002_timestamp.sql"),
     },
+    Migration {
+        name: "0003_ledger.sql",
+        sql: include_str!("../../sql/0003_ledger.sql"),
+    },
+    Migration {
+        name: "0004_records.sql",
+        sql: include_str!("../../sql/0004_records.sql"),
+    },
 ];
 
 /// Advisory lock key for migrations ("notarium" + "mig").

@@ -3,8 +3,10 @@
 
 pub mod embedded;
 pub mod keys;
+pub mod log;
 pub mod migrate;
 pub mod orgs;
+pub mod records;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;

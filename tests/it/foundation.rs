@@ -588,3 +588,29 @@ fn terminate(child: &mut std::process::Child) {
         "notarium exits cleanly on SIGTERM: {status}"
     );
 }
+
+/// `notarium demo --exit` on an empty data directory tells the whole story and exits 0; a
+/// second run on the same directory works too.
+#[test]
+fn the_demo_runs_twice_on_its_own_postgres() {
+    let dir = shared_tempdir("notarium-demo-");
+    for _ in 0..2 {
+        let port = free_port();
+        let (ok, out) = run(Command::new(env!("CARGO_BIN_EXE_notarium"))
+            .args(["demo", "--exit"])
+            .env_remove("DATABASE_URL")
+            .env("NOTARIUM_DATA_DIR", dir.path().join("var"))
+            .env("NOTARIUM_LISTEN", format!("127.0.0.1:{port}"))
+            .env("RUST_LOG", "warn"));
+        assert!(ok && out.contains("every step passed"), "{out}");
+        assert!(
+            out.contains("refused with 409")
+                && out.contains("inclusion proof to the signed checkpoint: ok"),
+            "{out}"
+        );
+    }
+    assert!(
+        !dir.path().join("var/pg/data/postmaster.pid").exists(),
+        "PostgreSQL stopped"
+    );
+}

@@ -216,3 +216,10 @@ pub fn run(cmd: &mut std::process::Command) -> (bool, String) {
     text.push_str(&String::from_utf8_lossy(&out.stderr));
     (out.status.success(), text)
 }
+
+/// A UBL invoice with its number (the first `cbc:ID`) replaced.
+pub fn with_invoice_number(ubl: &str, number: &str) -> String {
+    let start = ubl.find("<cbc:ID>").expect("cbc:ID") + "<cbc:ID>".len();
+    let end = ubl[start..].find("</cbc:ID>").expect("end of cbc:ID") + start;
+    format!("{}{number}{}", &ubl[..start], &ubl[end..])
+}

@@ -137,6 +137,46 @@ fn spawned_noop_run_pinned_to_one_cpu_with_reqwest() {
     assert!(r["ratios"].as_array().unwrap().is_empty());
 }
 
+#[test]
+fn spawned_mix_of_tokens_invoices_and_proofs_succeeds() {
+    // Registers an issuer, certifies its key from a CSR, populates the log, then mixes
+    // signed invoice submissions, time-stamps and inclusion proofs.
+    let r = loadtest(&[
+        "--spawn",
+        "--scenario",
+        "mix",
+        "--mix",
+        "tsa=1,invoices=1,proofs=1",
+        "--populate",
+        "10",
+        "--requests",
+        "3000",
+        "-c",
+        "4",
+        "-d",
+        "1.5",
+        "--warmup",
+        "0.3",
+        "--baselines",
+        "none",
+    ]);
+    let p = &r["result"];
+    assert_eq!(p["scenario"], "mix");
+    assert_eq!(p["errors_total"], 0, "{p}");
+    for kind in ["tsa", "invoices", "proofs"] {
+        assert!(
+            p["by_kind"][kind]["requests"].as_u64().unwrap() > 0,
+            "{kind}: {p}"
+        );
+    }
+    let sum: u64 = ["tsa", "invoices", "proofs"]
+        .iter()
+        .map(|k| p["by_kind"][k]["requests"].as_u64().unwrap())
+        .sum();
+    assert_eq!(p["requests"].as_u64(), Some(sum));
+    assert_eq!(p["exhausted"], false);
+}
+
 #[derive(Parser)]
 struct Cli {
     #[command(flatten)]

@@ -2,5 +2,7 @@
 
 mod foundation;
 mod harness;
+mod invoices;
+mod ledger;
 mod loadtest;
 mod tsa;
