@@ -11,6 +11,7 @@ pub mod documents;
 pub mod evidence;
 pub mod identity;
 pub mod ledger;
+pub mod loadtest;
 pub mod notary;
 pub mod store;
 pub mod timestamp;

@@ -39,6 +39,8 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Load test a server (or a fresh one with --spawn) and compare with baselines.
+    Loadtest(Box<notarium::loadtest::Options>),
 }
 
 #[derive(Subcommand)]
@@ -175,6 +177,7 @@ async fn run(command: Command) -> Result<ExitCode, Box<dyn std::error::Error>> {
         Command::Admin { command } => admin(command).await,
         Command::Demo { exit } => demo(exit).await,
         Command::Verify(args) => Ok(notarium::evidence::cli::main(&args)),
+        Command::Loadtest(opts) => Ok(notarium::loadtest::main(*opts).await?),
     }
 }
 

@@ -6,5 +6,6 @@ mod foundation;
 mod harness;
 mod invoices;
 mod ledger;
+mod loadtest;
 mod tsa;
 mod witness;
