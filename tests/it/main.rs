@@ -6,3 +6,4 @@ mod harness;
 mod invoices;
 mod ledger;
 mod tsa;
+mod verify_page;
