@@ -5,6 +5,7 @@ pub mod auth;
 pub mod ca;
 pub mod evidence;
 pub mod evidence_export;
+pub mod export_client;
 pub mod health;
 pub mod invoices;
 pub mod log;

@@ -1,6 +1,7 @@
 //! Integration tests: one binary, so one PostgreSQL cluster per test run (see `harness`).
 
 mod evidence;
+mod export;
 mod foundation;
 mod harness;
 mod invoices;
