@@ -88,22 +88,7 @@ pub async fn export(
         Caller::Org(o) => Some(o.id),
     };
 
-    // builder (async) --bundles--> zip writer (blocking) --chunks--> body
-    let (bundle_tx, bundle_rx) = mpsc::channel::<Part>(1);
-    let (chunk_tx, chunk_rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(CHUNKS_IN_FLIGHT);
-    let s = state.clone();
-    tokio::spawn(async move {
-        if let Err(e) = build_all(&s, viewer, search, &bundle_tx).await {
-            tracing::error!(error = %e, "bulk evidence export failed");
-            let _ = bundle_tx.send(Part::Failed).await;
-        }
-    });
-    tokio::task::spawn_blocking(move || write_zip(bundle_rx, chunk_tx));
-
-    let stream = futures::stream::unfold(chunk_rx, |mut rx| async move {
-        rx.recv().await.map(|chunk| (chunk, rx))
-    });
-    let mut resp = Body::from_stream(stream).into_response();
+    let mut resp = stream_bundles(state, viewer, search).into_response();
     let h = resp.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
@@ -115,6 +100,26 @@ pub async fn export(
         h.insert(header::CONTENT_DISPOSITION, v);
     }
     Ok(resp)
+}
+
+/// The zip of the bundles of every record `search` finds for `viewer` (`None`: every record),
+/// as a streamed body; `search.limit` is the page size. Starts the builder and the zip writer;
+/// the body ends with an error if a bundle cannot be built.
+pub fn stream_bundles(state: Arc<AppState>, viewer: Option<Uuid>, search: Search) -> Body {
+    // builder (async) --bundles--> zip writer (blocking) --chunks--> body
+    let (bundle_tx, bundle_rx) = mpsc::channel::<Part>(1);
+    let (chunk_tx, chunk_rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(CHUNKS_IN_FLIGHT);
+    tokio::spawn(async move {
+        if let Err(e) = build_all(&state, viewer, search, &bundle_tx).await {
+            tracing::error!(error = %e, "bulk evidence export failed");
+            let _ = bundle_tx.send(Part::Failed).await;
+        }
+    });
+    tokio::task::spawn_blocking(move || write_zip(bundle_rx, chunk_tx));
+    let stream = futures::stream::unfold(chunk_rx, |mut rx| async move {
+        rx.recv().await.map(|chunk| (chunk, rx))
+    });
+    Body::from_stream(stream)
 }
 
 /// What the builder sends the zip writer.
