@@ -32,9 +32,11 @@ enum Command {
         #[arg(long)]
         exit: bool,
     },
-    /// Administration: organisations, CA, log.
     /// Verify an evidence bundle offline (exit 0 verified, 1 tampered, 2 cannot check).
     Verify(notarium::evidence::cli::VerifyArgs),
+    /// Download an org's evidence bundles (auditor, court) and verify each (exit 0 all verified).
+    Export(notarium::api::export_client::ExportArgs),
+    /// Administration: organisations, CA, log.
     Admin {
         #[command(subcommand)]
         command: AdminCommand,
@@ -178,6 +180,7 @@ async fn run(command: Command) -> Result<ExitCode, Box<dyn std::error::Error>> {
         Command::Demo { exit } => demo(exit).await,
         Command::Verify(args) => Ok(notarium::evidence::cli::main(&args)),
         Command::Loadtest(opts) => Ok(notarium::loadtest::main(*opts).await?),
+        Command::Export(args) => Ok(notarium::api::export_client::main(&args).await),
     }
 }
 

@@ -3,8 +3,10 @@
 
 pub mod auth;
 pub mod ca;
-pub mod evidence;
 pub mod contracts;
+pub mod evidence;
+pub mod evidence_export;
+pub mod export_client;
 pub mod health;
 pub mod invoices;
 pub mod log;
@@ -95,6 +97,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/records", get(records::list))
         .route("/v1/records/{id}", get(records::get))
         .route("/v1/records/{id}/evidence", get(evidence::bundle))
+        .route("/v1/evidence", get(evidence_export::export))
         .route("/records/{id}/certificate", get(evidence::certificate))
         .route(
             "/verify",

@@ -112,7 +112,7 @@ pub struct ListQuery {
     limit: Option<i64>,
 }
 
-fn parse_time(name: &str, v: Option<&str>) -> Result<Option<OffsetDateTime>, ApiError> {
+pub(super) fn parse_time(name: &str, v: Option<&str>) -> Result<Option<OffsetDateTime>, ApiError> {
     v.map(|t| {
         OffsetDateTime::parse(t, &Rfc3339)
             .map_err(|_| ApiError::BadRequest(format!("{name} must be an RFC 3339 time")))

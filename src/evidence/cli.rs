@@ -47,7 +47,7 @@ fn read_capped(path: &Path, cap: u64) -> Result<Vec<u8>, String> {
 }
 
 /// Turns the arguments into verifier options.
-fn options(args: &VerifyArgs, now: OffsetDateTime) -> Result<VerifyOptions, String> {
+pub fn options(args: &VerifyArgs, now: OffsetDateTime) -> Result<VerifyOptions, String> {
     let mut opts = VerifyOptions::new(now);
     opts.trust_bundle_roots = args.trust_bundle_roots;
     if let Some(p) = &args.document {

@@ -286,3 +286,18 @@ pub async fn withdraw_grant(
         .await?
         == 1)
 }
+
+/// Whether `grantor` has a grant in force (not withdrawn) to `grantee`, whatever its time scope.
+pub async fn has_grant(
+    client: &impl GenericClient,
+    grantor: Uuid,
+    grantee: Uuid,
+) -> Result<bool, StoreError> {
+    Ok(client
+        .query_opt(
+            "SELECT 1 FROM grants WHERE grantor = $1 AND grantee = $2 AND withdrawn_at IS NULL",
+            &[&grantor, &grantee],
+        )
+        .await?
+        .is_some())
+}

@@ -7,12 +7,15 @@ use serde_json::{Value, json};
 
 use crate::harness::{TestApp, run};
 
-const INVOICE: &str = concat!(
+/// A real invoice from the shared test data.
+pub const INVOICE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/tests/data/invoices/cn/shudian-special-2lines.xml"
 );
 
-async fn record_with_history(app: &TestApp) -> (String, String, Vec<u8>) {
+/// Registers an issuer with a custodial key, notarizes [`INVOICE`] (stored) and credits it;
+/// returns (record id, the issuer's API key, the invoice bytes).
+pub async fn record_with_history(app: &TestApp) -> (String, String, Vec<u8>) {
     let (org, key) = app.register("Insurer", "issuer").await;
     let r = app
         .http
