@@ -102,7 +102,8 @@ pub(crate) fn root_from_subtree_consistency(
     // rightmost complete subtree inside [start, end), where the proof starts.
     let (fork, border) = split_path(end - 1, size);
     let shift = width.trailing_zeros() as usize;
-    let inner = fork - shift; // fork > shift whenever end < size
+    // fork > shift whenever end < size: the low `shift` bits of end - 1 are all ones.
+    let inner = fork.checked_sub(shift).ok_or(ProofError::RootMismatch)?;
     let complete = width.is_power_of_two();
     // A complete subtree is its own rightmost part: its root is known, not sent.
     let (seed, rest) = if complete {
@@ -127,7 +128,7 @@ pub(crate) fn root_from_subtree_consistency(
     if !complete {
         // Rebuild the subtree's root from the proof's nodes inside it: left siblings below
         // its height, found in the inner part and in the lowest border hashes.
-        let sub_inner = height.min(fork) - shift;
+        let sub_inner = height.min(fork).saturating_sub(shift);
         let above = (end - 1)
             .checked_shr(height as u32)
             .unwrap_or(0)

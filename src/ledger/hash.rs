@@ -7,7 +7,7 @@ use subtle::ConstantTimeEq;
 /// A SHA-256 Merkle tree hash.
 pub type Hash = [u8; 32];
 
-/// Size of a [`Hash`] in bytes.
+/// Size of a [`Hash`](type@Hash) in bytes.
 pub const HASH_SIZE: usize = 32;
 
 /// The leaf hash of an entry: `SHA-256(0x00 || entry)` (RFC 9162, section 2.1.1).

@@ -4,6 +4,18 @@
 //! Nothing here touches a database or the network, so the offline verifier reuses all of it.
 //! Proof generation is split so storage can be async: a pure function names the nodes needed
 //! ([`ProofPlan`]), the caller fetches them, and the plan assembles the proof.
+//!
+//! How the rest of the server uses it:
+//! - **Sequencer**: load the right edge once ([`TileEdge::tiles_needed`] then
+//!   [`TileEdge::from_tiles`], and the partial entry bundle); per batch, encode each [`Entry`],
+//!   take its [`leaf_hash`], call [`TileEdge::append`] and [`append_bundles`], store the
+//!   returned tiles and bundles with the entries, sign a [`Checkpoint`] of the returned root,
+//!   commit, and only then keep the new edge (append leaves `self` untouched).
+//! - **Proofs**: [`inclusion_plan`] / [`consistency_plan`] name the nodes; [`tiles_for_plan`]
+//!   names the tiles holding them; fetch those into a [`TileSet`] (or cache
+//!   [`ExpandedTile`]s) and `plan.assemble_with(|id| set.node(id))`.
+//! - **Verifiers** (offline bundle check, witness): [`verify_inclusion`],
+//!   [`verify_consistency`], [`Checkpoint::open`], [`WitnessPolicy::check`], [`TlogProof`].
 
 pub mod bundle;
 pub mod checkpoint;
@@ -25,7 +37,8 @@ pub mod tile_path;
 pub mod tiles;
 
 pub use bundle::{
-    append_bundles, bundle_leaf_hashes, decode_bundle, decode_bundle_for, encode_bundle,
+    BundleAppend, append_bundles, bundle_leaf_hashes, decode_bundle, decode_bundle_for,
+    encode_bundle,
 };
 pub use checkpoint::Checkpoint;
 pub use compact::CompactRange;
