@@ -44,11 +44,11 @@ fn submission(org: Uuid, n: u64) -> Submission {
         document_sha256: doc,
         canonical_sha256: Some([8; 32]),
         signer: Signer::Custodial,
-        // A 71-byte DER ECDSA signature's shape.
+        // A 70-byte DER ECDSA signature's shape (minimal DER, as the entry requires).
         signature: {
-            let mut s = vec![0x30, 0x45, 0x02, 0x20];
+            let mut s = vec![0x30, 0x44, 0x02, 0x20];
             s.extend([0x11; 32]);
-            s.extend([0x02, 0x21, 0x00]);
+            s.extend([0x02, 0x20]);
             s.extend([0x22; 32]);
             s
         },
