@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 
 use crate::identity::master_key::MasterKey;
 use crate::ledger::{
-    ALG_ED25519, Ed25519Signer, Hash, ProofError, Tile, TileError, TileSet, consistency_plan,
-    inclusion_plan, tiles_for_plan,
+    ALG_ED25519, Ed25519Signer, ExpandedTile, Hash, ProofError, Tile, TileError, consistency_plan,
+    inclusion_plan, tile_span, tiles_for_plan,
 };
 use crate::store::keys::{self, KeyStoreError};
 use crate::store::{Store, StoreError, log as store_log};
@@ -70,45 +70,50 @@ pub async fn load_or_create_log_key(
     Ok(signer)
 }
 
-/// Recently written tiles, so proofs for fresh receipts rarely touch the database.
+/// Recently written tiles, expanded (every inner node hashed once), so proofs for fresh receipts
+/// are lookups: no database read and no hashing per proof.
 #[derive(Debug, Default)]
 pub struct TileCache {
-    inner: Mutex<HashMap<(u8, u64), CachedTile>>,
+    inner: Mutex<HashMap<(u8, u64), Arc<ExpandedTile>>>,
 }
 
-/// A cached tile: its width and bytes.
-type CachedTile = (u16, Arc<Vec<u8>>);
-
-/// How many tiles the cache keeps (8 KiB each at most): a few MiB.
+/// How many tiles the cache keeps (an expanded tile is at most 511 hashes, 16 KiB).
 const CACHE_TILES: usize = 2048;
 
 impl TileCache {
-    /// Remembers tiles just written.
+    /// Remembers tiles just written (or read).
     pub fn put(&self, tiles: &[(Tile, Vec<u8>)]) {
+        // Expand outside the lock: hashing is the costly part.
+        let expanded: Vec<Arc<ExpandedTile>> = tiles
+            .iter()
+            .filter_map(|(t, d)| ExpandedTile::new(*t, d).ok().map(Arc::new))
+            .collect();
         let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        if g.len() + tiles.len() > CACHE_TILES {
+        if g.len() + expanded.len() > CACHE_TILES {
             // Keep the higher levels (few, hot) and drop level-0 tiles, which are the bulk.
             g.retain(|(level, _), _| *level > 0);
-            if g.len() + tiles.len() > CACHE_TILES {
+            if g.len() + expanded.len() > CACHE_TILES {
                 g.clear();
             }
         }
-        for (t, d) in tiles {
+        for e in expanded {
+            let t = e.tile();
             let keep = match g.get(&(t.level, t.index)) {
-                Some((w, _)) => *w <= t.width,
+                Some(old) => old.tile().width <= t.width,
                 None => true,
             };
             if keep {
-                g.insert((t.level, t.index), (t.width, Arc::new(d.clone())));
+                g.insert((t.level, t.index), e);
             }
         }
     }
 
-    fn get(&self, t: &Tile) -> Option<Arc<Vec<u8>>> {
+    /// A cached tile at least as wide as `t`: its nodes within `t`'s width are `t`'s nodes.
+    fn get(&self, t: &Tile) -> Option<Arc<ExpandedTile>> {
         let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         g.get(&(t.level, t.index))
-            .filter(|(w, _)| *w >= t.width)
-            .map(|(_, d)| d.clone())
+            .filter(|e| e.tile().width >= t.width)
+            .cloned()
     }
 }
 
@@ -120,13 +125,19 @@ pub struct LogReader {
 }
 
 impl LogReader {
-    /// Fetches `wanted` tiles (cache first) into a [`TileSet`].
-    async fn tile_set(&self, store: &Store, wanted: &[Tile]) -> Result<TileSet, LogError> {
-        let mut set = TileSet::new();
+    /// Fetches `wanted` tiles (cache first, then one database query), expanded.
+    async fn tile_set(
+        &self,
+        store: &Store,
+        wanted: &[Tile],
+    ) -> Result<HashMap<(u8, u64), Arc<ExpandedTile>>, LogError> {
+        let mut set = HashMap::with_capacity(wanted.len());
         let mut missing = Vec::new();
         for t in wanted {
             match self.cache.get(t) {
-                Some(d) => set.insert(*t, d[..t.byte_len()].to_vec())?,
+                Some(e) => {
+                    set.insert((t.level, t.index), e);
+                }
                 None => missing.push(*t),
             }
         }
@@ -143,12 +154,28 @@ impl LogReader {
                 if stored.width < want.width || data.len() < want.byte_len() {
                     return Err(LogError::MissingTile(want.path()));
                 }
-                set.insert(*want, data[..want.byte_len()].to_vec())?;
+                // Expand the stored (possibly wider) tile: its prefix is what was asked.
+                let e = Arc::new(ExpandedTile::new(*stored, data)?);
+                set.insert((want.level, want.index), e);
             }
-            let fetched: Vec<(Tile, Vec<u8>)> = rows;
-            self.cache.put(&fetched);
+            self.cache.put(&rows);
         }
         Ok(set)
+    }
+
+    fn assemble(
+        plan: &crate::ledger::ProofPlan,
+        set: &HashMap<(u8, u64), Arc<ExpandedTile>>,
+        size: u64,
+    ) -> Result<Vec<Hash>, LogError> {
+        Ok(plan.assemble_with(|id| {
+            // Only nodes complete within the tree of `size` (a cached tile may be wider).
+            if id.end() > size {
+                return None;
+            }
+            let (level, index, _, _) = tile_span(id);
+            set.get(&(level, index))?.node(id)
+        })?)
     }
 
     /// The RFC 9162 inclusion proof of `index` in the tree of `size`.
@@ -161,7 +188,7 @@ impl LogReader {
         let plan = inclusion_plan(index, size)?;
         let tiles = tiles_for_plan(&plan, size)?;
         let set = self.tile_set(store, &tiles).await?;
-        Ok(plan.assemble_with(|id| set.node(id))?)
+        Self::assemble(&plan, &set, size)
     }
 
     /// The RFC 9162 consistency proof from `from` to `to`.
@@ -174,6 +201,6 @@ impl LogReader {
         let plan = consistency_plan(from, to)?;
         let tiles = tiles_for_plan(&plan, to)?;
         let set = self.tile_set(store, &tiles).await?;
-        Ok(plan.assemble_with(|id| set.node(id))?)
+        Self::assemble(&plan, &set, to)
     }
 }
