@@ -54,32 +54,39 @@ pub async fn tiles(
     client: &impl GenericClient,
     wanted: &[Tile],
 ) -> Result<Vec<(Tile, Vec<u8>)>, StoreError> {
+    tiles_from(client, "log_tiles", wanted).await
+}
+
+/// [`tiles`] from a tile table of the same shape (`log_tiles`, or a witness's `mirror_tiles`).
+pub(crate) async fn tiles_from(
+    client: &impl GenericClient,
+    table: &'static str,
+    wanted: &[Tile],
+) -> Result<Vec<(Tile, Vec<u8>)>, StoreError> {
     if wanted.is_empty() {
         return Ok(Vec::new());
     }
     let levels: Vec<i16> = wanted.iter().map(|t| i16::from(t.level)).collect();
     let idxs: Vec<i64> = wanted.iter().map(|t| t.index as i64).collect();
-    let rows = client
-        .query(
-            "SELECT t.level, t.idx, t.width, t.data
-             FROM log_tiles t JOIN UNNEST($1::smallint[], $2::bigint[]) AS w(level, idx)
-               ON t.level = w.level AND t.idx = w.idx",
-            &[&levels, &idxs],
-        )
-        .await?;
-    Ok(rows
-        .iter()
-        .map(|r| {
-            (
-                Tile {
-                    level: r.get::<_, i16>(0) as u8,
-                    index: r.get::<_, i64>(1) as u64,
-                    width: r.get::<_, i16>(2) as u16,
-                },
-                r.get::<_, Vec<u8>>(3),
-            )
-        })
-        .collect())
+    // `table` is one of our own constants, never input.
+    let sql = format!(
+        "SELECT t.level, t.idx, t.width, t.data
+         FROM {table} t JOIN UNNEST($1::smallint[], $2::bigint[]) AS w(level, idx)
+           ON t.level = w.level AND t.idx = w.idx"
+    );
+    let rows = client.query(&sql, &[&levels, &idxs]).await?;
+    Ok(rows.iter().map(tile_from_row).collect())
+}
+
+fn tile_from_row(r: &tokio_postgres::Row) -> (Tile, Vec<u8>) {
+    (
+        Tile {
+            level: r.get::<_, i16>(0) as u8,
+            index: r.get::<_, i64>(1) as u64,
+            width: r.get::<_, i16>(2) as u16,
+        },
+        r.get::<_, Vec<u8>>(3),
+    )
 }
 
 /// Entries `[start, end)` in order.
@@ -88,11 +95,19 @@ pub async fn entries(
     start: u64,
     end: u64,
 ) -> Result<Vec<Vec<u8>>, StoreError> {
+    entries_from(client, "log_entries", start, end).await
+}
+
+/// [`entries`] from an entry table of the same shape (`log_entries` or `mirror_entries`).
+pub(crate) async fn entries_from(
+    client: &impl GenericClient,
+    table: &'static str,
+    start: u64,
+    end: u64,
+) -> Result<Vec<Vec<u8>>, StoreError> {
+    let sql = format!("SELECT data FROM {table} WHERE idx >= $1 AND idx < $2 ORDER BY idx");
     Ok(client
-        .query(
-            "SELECT data FROM log_entries WHERE idx >= $1 AND idx < $2 ORDER BY idx",
-            &[&(start as i64), &(end as i64)],
-        )
+        .query(&sql, &[&(start as i64), &(end as i64)])
         .await?
         .iter()
         .map(|r| r.get(0))
@@ -302,15 +317,6 @@ pub async fn all_tiles(client: &impl GenericClient) -> Result<Vec<(Tile, Vec<u8>
         )
         .await?
         .iter()
-        .map(|r| {
-            (
-                Tile {
-                    level: r.get::<_, i16>(0) as u8,
-                    index: r.get::<_, i64>(1) as u64,
-                    width: r.get::<_, i16>(2) as u16,
-                },
-                r.get(3),
-            )
-        })
+        .map(tile_from_row)
         .collect())
 }

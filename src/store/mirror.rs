@@ -50,32 +50,7 @@ pub async fn tiles(
     client: &impl GenericClient,
     wanted: &[Tile],
 ) -> Result<Vec<(Tile, Vec<u8>)>, StoreError> {
-    if wanted.is_empty() {
-        return Ok(Vec::new());
-    }
-    let levels: Vec<i16> = wanted.iter().map(|t| i16::from(t.level)).collect();
-    let idxs: Vec<i64> = wanted.iter().map(|t| t.index as i64).collect();
-    let rows = client
-        .query(
-            "SELECT t.level, t.idx, t.width, t.data
-             FROM mirror_tiles t JOIN UNNEST($1::smallint[], $2::bigint[]) AS w(level, idx)
-               ON t.level = w.level AND t.idx = w.idx",
-            &[&levels, &idxs],
-        )
-        .await?;
-    Ok(rows
-        .iter()
-        .map(|r| {
-            (
-                Tile {
-                    level: r.get::<_, i16>(0) as u8,
-                    index: r.get::<_, i64>(1) as u64,
-                    width: r.get::<_, i16>(2) as u16,
-                },
-                r.get::<_, Vec<u8>>(3),
-            )
-        })
-        .collect())
+    super::log::tiles_from(client, "mirror_tiles", wanted).await
 }
 
 /// Entries `[start, end)` in order.
@@ -84,15 +59,7 @@ pub async fn entries(
     start: u64,
     end: u64,
 ) -> Result<Vec<Vec<u8>>, StoreError> {
-    Ok(client
-        .query(
-            "SELECT data FROM mirror_entries WHERE idx >= $1 AND idx < $2 ORDER BY idx",
-            &[&(start as i64), &(end as i64)],
-        )
-        .await?
-        .iter()
-        .map(|r| r.get(0))
-        .collect())
+    super::log::entries_from(client, "mirror_entries", start, end).await
 }
 
 /// One verified chunk of the log.
