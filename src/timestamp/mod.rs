@@ -19,6 +19,7 @@
 
 mod asn1;
 mod certificate;
+pub(crate) mod der_walk;
 mod error;
 mod hash;
 mod oids;

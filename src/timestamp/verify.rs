@@ -5,8 +5,8 @@
 //! The token is walked as raw DER so that every hash and signature is checked over the bytes
 //! the TSA produced, never over a re-encoding (der's SET OF decoding re-sorts).
 
-use der::asn1::{AnyRef, Int, ObjectIdentifier};
-use der::{Decode, Encode, Reader, SliceReader, Tag, Tagged};
+use der::asn1::{Int, ObjectIdentifier};
+use der::{Decode, Encode, Tag};
 use ring::signature::{self as sig, UnparsedPublicKey, VerificationAlgorithm};
 use spki::AlgorithmIdentifierOwned;
 use time::OffsetDateTime;
@@ -18,6 +18,7 @@ use x509_parser::prelude::FromDer;
 use x509_parser::x509::SubjectPublicKeyInfo;
 
 use crate::timestamp::asn1::{IssuerSerial, SigningCertificate, SigningCertificateV2, TstInfo};
+use crate::timestamp::der_walk::{Tlv, Walker};
 use crate::timestamp::hash::digest_by_oid;
 use crate::timestamp::response::Accuracy;
 use crate::timestamp::status::{STATUS_GRANTED, STATUS_GRANTED_WITH_MODS, TimeStampResp};
@@ -126,66 +127,6 @@ impl VerifiedToken {
 
 fn malformed(what: impl Into<String>) -> TimestampError {
     TimestampError::MalformedToken(what.into())
-}
-
-/// One DER element: its tag, its content and its whole encoding.
-struct Tlv<'a> {
-    tag: Tag,
-    value: &'a [u8],
-    raw: &'a [u8],
-}
-
-/// Reads consecutive DER elements from a byte slice, keeping each one's original bytes.
-struct Walker<'a> {
-    input: &'a [u8],
-    reader: SliceReader<'a>,
-}
-
-impl<'a> Walker<'a> {
-    fn new(input: &'a [u8]) -> Result<Self, TimestampError> {
-        let reader = SliceReader::new(input).map_err(|e| malformed(e.to_string()))?;
-        Ok(Self { input, reader })
-    }
-
-    fn is_finished(&self) -> bool {
-        self.reader.is_finished()
-    }
-
-    fn next(&mut self, what: &str) -> Result<Tlv<'a>, TimestampError> {
-        let start =
-            usize::try_from(self.reader.position()).map_err(|e| malformed(e.to_string()))?;
-        let any =
-            AnyRef::decode(&mut self.reader).map_err(|e| malformed(format!("{what}: {e}")))?;
-        let end = usize::try_from(self.reader.position()).map_err(|e| malformed(e.to_string()))?;
-        let raw = self
-            .input
-            .get(start..end)
-            .ok_or_else(|| malformed(format!("{what}: out of bounds")))?;
-        Ok(Tlv {
-            tag: any.tag(),
-            value: any.value(),
-            raw,
-        })
-    }
-
-    fn expect(&mut self, tag: Tag, what: &str) -> Result<Tlv<'a>, TimestampError> {
-        let tlv = self.next(what)?;
-        if tlv.tag != tag {
-            return Err(malformed(format!(
-                "{what}: expected {tag}, found {}",
-                tlv.tag
-            )));
-        }
-        Ok(tlv)
-    }
-
-    fn finish(&self, what: &str) -> Result<(), TimestampError> {
-        if self.is_finished() {
-            Ok(())
-        } else {
-            Err(malformed(format!("{what}: unexpected trailing data")))
-        }
-    }
 }
 
 fn context(number: u8, constructed: bool) -> Tag {
@@ -866,6 +807,12 @@ pub fn verify_response_for_request(
         return Err(TimestampError::UnacceptedPolicy(v.policy.to_string()));
     }
     Ok(v)
+}
+
+impl From<crate::timestamp::der_walk::DerError> for TimestampError {
+    fn from(e: crate::timestamp::der_walk::DerError) -> Self {
+        TimestampError::MalformedToken(e.0)
+    }
 }
 
 #[cfg(test)]

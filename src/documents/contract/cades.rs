@@ -8,13 +8,14 @@
 //! value). Verification walks the original bytes and checks the signature over the signed
 //! attributes as they were signed, never over a re-encoding.
 
+use crate::timestamp::der_walk::{Tlv, Walker};
 use cms::cert::{CertificateChoices, IssuerAndSerialNumber};
 use cms::content_info::{CmsVersion, ContentInfo};
 use cms::signed_data::{
     CertificateSet, EncapsulatedContentInfo, SignedData, SignerIdentifier, SignerInfo, SignerInfos,
 };
-use der::asn1::{AnyRef, Int, ObjectIdentifier as Oid, OctetString, SetOfVec};
-use der::{Any, Decode, Encode, Reader, Sequence, SliceReader, Tag, Tagged};
+use der::asn1::{Int, ObjectIdentifier as Oid, OctetString, SetOfVec};
+use der::{Any, Decode, Encode, Sequence, Tag};
 use ring::rand::SystemRandom;
 use ring::signature::{self as sig, ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair};
 use sha2::{Digest, Sha256, Sha384, Sha512};
@@ -320,58 +321,6 @@ impl CadesSigner {
 
 fn malformed(what: impl Into<String>) -> ContractError {
     ContractError::MalformedCms(what.into())
-}
-
-/// One DER element: its tag, its content and its whole encoding.
-struct Tlv<'a> {
-    tag: Tag,
-    value: &'a [u8],
-    raw: &'a [u8],
-}
-
-/// Reads consecutive DER elements, keeping each one's original bytes.
-struct Walker<'a> {
-    input: &'a [u8],
-    reader: SliceReader<'a>,
-}
-
-impl<'a> Walker<'a> {
-    fn new(input: &'a [u8]) -> Result<Self, ContractError> {
-        let reader = SliceReader::new(input).map_err(|e| malformed(e.to_string()))?;
-        Ok(Self { input, reader })
-    }
-
-    fn is_finished(&self) -> bool {
-        self.reader.is_finished()
-    }
-
-    fn next(&mut self, what: &str) -> Result<Tlv<'a>, ContractError> {
-        let start =
-            usize::try_from(self.reader.position()).map_err(|e| malformed(e.to_string()))?;
-        let any =
-            AnyRef::decode(&mut self.reader).map_err(|e| malformed(format!("{what}: {e}")))?;
-        let end = usize::try_from(self.reader.position()).map_err(|e| malformed(e.to_string()))?;
-        let raw = self
-            .input
-            .get(start..end)
-            .ok_or_else(|| malformed(format!("{what}: out of bounds")))?;
-        Ok(Tlv {
-            tag: any.tag(),
-            value: any.value(),
-            raw,
-        })
-    }
-
-    fn expect(&mut self, tag: Tag, what: &str) -> Result<Tlv<'a>, ContractError> {
-        let tlv = self.next(what)?;
-        if tlv.tag != tag {
-            return Err(malformed(format!(
-                "{what}: expected {tag}, found {}",
-                tlv.tag
-            )));
-        }
-        Ok(tlv)
-    }
 }
 
 fn context(number: u8, constructed: bool) -> Tag {
@@ -705,6 +654,12 @@ impl RawSignature<'_> {
     /// `MalformedCms` when the attribute is repeated or multi-valued.
     pub(crate) fn timestamp_token(&self) -> Result<Option<&[u8]>, ContractError> {
         single_value(&self.unsigned_attrs, ATTR_SIGNATURE_TIME_STAMP)
+    }
+}
+
+impl From<crate::timestamp::der_walk::DerError> for ContractError {
+    fn from(e: crate::timestamp::der_walk::DerError) -> Self {
+        ContractError::MalformedCms(e.0)
     }
 }
 
